@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install
+# what they need. Only torch==2.13.0 is ever asked for (a CPU build on these machines).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo serve test test-fast lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(STAMP)  ## create .venv and install the project with every extra
+
+demo: $(STAMP)  ## end to end on the demo data: train, export, serve with tritonserver, classify
+	$(BIN)/ticket-classifier demo
+
+serve: $(STAMP)  ## run tritonserver on model_repository/ in the foreground (Ctrl-C stops it)
+	$(BIN)/ticket-classifier serve
+
+test: $(STAMP)  ## the whole suite, with a real tritonserver; fails if no test was collected
+	@$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+test-fast: $(STAMP)  ## unit tests only (no server, no training)
+	$(BIN)/python -m pytest -m "not integration and not slow"
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:  ## remove generated artifacts (keeps .venv)
+	rm -rf artifacts data/demo .setuptools-build .pytest_cache
+	find model_repository -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Build: ONNX export and the Triton model repository (generated config.pbtxt, Python models)."""

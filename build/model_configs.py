@@ -1,0 +1,177 @@
+"""The four Triton models of the repository and their generated configurations.
+
+``ticket_classifier`` is an ensemble of three steps::
+
+    SUBJECT, DESCRIPTION --tokenizer--> input_ids, attention_mask[, token_type_ids]
+                         --onnx-------> logits, probabilities (temperature-calibrated)
+                         --postprocess> CATEGORY, CONFIDENCE, TOP_LABELS, TOP_SCORES,
+                                        RANKED_LABELS, RANKED_SCORES, MODEL_VERSION
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ticket_classifier.build.pbtxt import (
+    DynamicBatching,
+    EnsembleStep,
+    InstanceGroup,
+    ModelConfig,
+    TensorConfig,
+    VersionPolicy,
+)
+
+ENSEMBLE = "ticket_classifier"
+TOKENIZER = "ticket_classifier_tokenizer"
+CLASSIFIER = "ticket_classifier_onnx"
+POSTPROCESS = "ticket_classifier_postprocess"
+
+DEVICES = ("cpu", "gpu")
+CLASSIFIER_BACKENDS = ("python", "onnxruntime")
+
+TEXT_INPUTS = ("SUBJECT", "DESCRIPTION")
+CLASSIFIER_OUTPUTS = ("logits", "probabilities")
+
+
+@dataclass
+class RepositoryOptions:
+    """How the repository is generated; the ``repository`` section of ``configs/production.yaml``."""
+
+    device: str = "cpu"
+    classifier_backend: str = "python"
+    max_batch_size: int = 64
+    max_queue_delay_microseconds: int = 0
+    preferred_batch_sizes: list[int] = field(default_factory=list)
+    classifier_instances: int = 1
+    tokenizer_instances: int = 1
+    top_k: int = 3
+    onnx_intra_op_threads: int = 0
+    version_policy_latest: int = 1
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"repository.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.classifier_backend not in CLASSIFIER_BACKENDS:
+            raise ValueError(
+                f"repository.classifier_backend must be one of {', '.join(CLASSIFIER_BACKENDS)}, "
+                f"got {self.classifier_backend!r}"
+            )
+        if self.max_batch_size < 1:
+            raise ValueError(f"repository.max_batch_size must be at least 1, got {self.max_batch_size}")
+        if any(size < 1 or size > self.max_batch_size for size in self.preferred_batch_sizes):
+            raise ValueError("repository.preferred_batch_sizes must lie between 1 and max_batch_size")
+        if self.max_queue_delay_microseconds < 0:
+            raise ValueError("repository.max_queue_delay_microseconds must not be negative")
+        if min(self.classifier_instances, self.tokenizer_instances, self.top_k, self.version_policy_latest) < 1:
+            raise ValueError("repository instance counts, top_k and version_policy_latest must be at least 1")
+
+    @property
+    def instance_kind(self) -> str:
+        """``KIND_GPU`` or ``KIND_CPU``."""
+        return "KIND_GPU" if self.device == "gpu" else "KIND_CPU"
+
+    def batching(self) -> DynamicBatching:
+        """The dynamic batcher used by every batching step."""
+        return DynamicBatching(self.max_queue_delay_microseconds, tuple(self.preferred_batch_sizes))
+
+    def policy(self) -> VersionPolicy:
+        """Serve the newest ``version_policy_latest`` versions."""
+        return VersionPolicy("latest", num_versions=self.version_policy_latest)
+
+
+def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> ModelConfig:
+    """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU)."""
+    return ModelConfig(
+        name=TOKENIZER,
+        backend="python",
+        max_batch_size=options.max_batch_size,
+        version_policy=options.policy(),
+        inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
+        outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
+        dynamic_batching=options.batching(),
+        instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
+    )
+
+
+def classifier_config(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> ModelConfig:
+    """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
+    native = options.classifier_backend == "onnxruntime"
+    parameters = {} if native else {"intra_op_num_threads": str(options.onnx_intra_op_threads)}
+    return ModelConfig(
+        name=CLASSIFIER,
+        backend=None if native else "python",
+        platform="onnxruntime_onnx" if native else None,
+        max_batch_size=options.max_batch_size,
+        version_policy=options.policy(),
+        inputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
+        outputs=tuple(TensorConfig(name, "TYPE_FP32", (num_labels,)) for name in CLASSIFIER_OUTPUTS),
+        dynamic_batching=options.batching(),
+        instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
+        parameters=parameters,
+    )
+
+
+def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]:
+    """What the postprocessing step (and so the ensemble) returns."""
+    k = min(top_k, num_labels)
+    return (
+        TensorConfig("CATEGORY", "TYPE_STRING", (1,)),
+        TensorConfig("CONFIDENCE", "TYPE_FP32", (1,)),
+        TensorConfig("TOP_LABELS", "TYPE_STRING", (k,)),
+        TensorConfig("TOP_SCORES", "TYPE_FP32", (k,)),
+        TensorConfig("RANKED_LABELS", "TYPE_STRING", (num_labels,)),
+        TensorConfig("RANKED_SCORES", "TYPE_FP32", (num_labels,)),
+        TensorConfig("MODEL_VERSION", "TYPE_STRING", (1,)),
+    )
+
+
+def postprocess_config(options: RepositoryOptions, num_labels: int) -> ModelConfig:
+    """Python-backend step: probabilities -> labels, top-k and the model version."""
+    return ModelConfig(
+        name=POSTPROCESS,
+        backend="python",
+        max_batch_size=options.max_batch_size,
+        version_policy=options.policy(),
+        inputs=(TensorConfig("PROBABILITIES", "TYPE_FP32", (num_labels,)),),
+        outputs=postprocess_outputs(num_labels, options.top_k),
+        dynamic_batching=options.batching(),
+        instance_groups=(InstanceGroup("KIND_CPU", 1),),
+    )
+
+
+def ensemble_config(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> ModelConfig:
+    """The public model: the three steps chained."""
+    outputs = postprocess_outputs(num_labels, options.top_k)
+    return ModelConfig(
+        name=ENSEMBLE,
+        platform="ensemble",
+        max_batch_size=options.max_batch_size,
+        inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
+        outputs=outputs,
+        ensemble_steps=(
+            EnsembleStep(
+                TOKENIZER,
+                input_map=tuple((name, name) for name in TEXT_INPUTS),
+                output_map=tuple((name, name) for name in input_names),
+            ),
+            EnsembleStep(
+                CLASSIFIER,
+                input_map=tuple((name, name) for name in input_names),
+                output_map=(("probabilities", "probabilities"),),
+            ),
+            EnsembleStep(
+                POSTPROCESS,
+                input_map=(("PROBABILITIES", "probabilities"),),
+                output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
+            ),
+        ),
+    )
+
+
+def repository_configs(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> list[ModelConfig]:
+    """All four model configurations of one repository."""
+    return [
+        tokenizer_config(options, input_names),
+        classifier_config(options, input_names, num_labels),
+        postprocess_config(options, num_labels),
+        ensemble_config(options, input_names, num_labels),
+    ]

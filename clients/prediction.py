@@ -1,0 +1,29 @@
+"""Typed prediction results returned by the clients."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classified ticket."""
+
+    category: str
+    confidence: float
+    top_k: list[tuple[str, float]]
+    requires_review: bool
+    review_reasons: list[str]
+    model_version: str
+    scores: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON shape of the original REST API."""
+        return {
+            "category": self.category,
+            "confidence": round(self.confidence, 6),
+            "top_3_predictions": [
+                {"category": label, "confidence": round(score, 6)} for label, score in self.top_k[:3]
+            ],
+            "requires_review": self.requires_review,
+            "review_reasons": list(self.review_reasons),
+            "model_version": self.model_version,
+        }

@@ -1,0 +1,1 @@
+"""Monitoring: drift sidecar, Prometheus rules and Grafana dashboards."""

@@ -1,0 +1,71 @@
+"""Golden tests: the generated config.pbtxt text, byte for byte (transformer-deploy style).
+
+Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/build/test_model_configs.py``
+and review the diff.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ticket_classifier.build.model_configs import RepositoryOptions, repository_configs
+from ticket_classifier.build.pbtxt import ModelConfig, TensorConfig
+
+GOLDEN = Path(__file__).parent / "golden"
+BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+DISTILBERT_INPUTS = ["input_ids", "attention_mask"]
+
+VARIANTS = {
+    "cpu_python_bert": (RepositoryOptions(), BERT_INPUTS),
+    "gpu_onnxruntime_distilbert": (
+        RepositoryOptions(
+            device="gpu",
+            classifier_backend="onnxruntime",
+            max_batch_size=128,
+            max_queue_delay_microseconds=500,
+            preferred_batch_sizes=[16, 32],
+            classifier_instances=2,
+            version_policy_latest=2,
+        ),
+        DISTILBERT_INPUTS,
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_generated_configs_match_golden_text(variant):
+    options, input_names = VARIANTS[variant]
+    for config in repository_configs(options, input_names, num_labels=8):
+        golden = GOLDEN / variant / f"{config.name}.pbtxt"
+        text = config.render()
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(text)
+        assert text == golden.read_text(), f"{golden} differs from the generated text"
+
+
+def test_backend_and_platform_are_exclusive():
+    with pytest.raises(ValueError, match="exactly one of backend and platform"):
+        ModelConfig(name="x", max_batch_size=1, inputs=(), outputs=(), backend="python", platform="ensemble")
+
+
+def test_strings_are_escaped():
+    tensor = TensorConfig('a"b\\c', "TYPE_FP32", (1,))
+    assert 'name: "a\\"b\\\\c"' in tensor.render()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(device="tpu"), "repository.device"),
+        (dict(classifier_backend="tensorrt"), "repository.classifier_backend"),
+        (dict(max_batch_size=0), "max_batch_size must be at least 1"),
+        (dict(preferred_batch_sizes=[128]), "preferred_batch_sizes"),
+        (dict(max_queue_delay_microseconds=-1), "must not be negative"),
+        (dict(top_k=0), "at least 1"),
+    ],
+)
+def test_bad_options_are_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        RepositoryOptions(**options)

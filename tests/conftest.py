@@ -1,0 +1,122 @@
+"""Shared fixtures: tiny randomly initialised encoders, trained, exported and served for real.
+
+Two architectures are covered everywhere a model is needed: a BERT-style encoder (takes
+``token_type_ids``, like the bundled MiniLM) and a DistilBERT-style one (does not).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+os.chdir(REPO_ROOT)  # commands and configs are given relative to the repository, as in the README
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ARCHITECTURES = ("bert", "distilbert")
+DEMO_ROWS = 480
+
+
+@dataclass
+class TinyModel:
+    """A tiny model taken through the whole build: checkpoint, ONNX, model repository."""
+
+    architecture: str
+    checkpoint: Path
+    onnx: Path
+    repository: Path
+
+
+def make_tiny_encoder(architecture: str, directory: Path) -> Path:
+    """Save a small random encoder with the bundled MiniLM vocabulary into ``directory``."""
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        BertConfig,
+        BertModel,
+        DistilBertConfig,
+        DistilBertModel,
+        DistilBertTokenizer,
+    )
+
+    from ticket_classifier.training.encoder import resolve_encoder
+
+    vocabulary_source = resolve_encoder("minilm")
+    torch.manual_seed(0)
+    if architecture == "bert":
+        tokenizer = AutoTokenizer.from_pretrained(vocabulary_source)
+        config = BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )
+        model = BertModel(config)
+    else:
+        tokenizer = DistilBertTokenizer.from_pretrained(vocabulary_source)
+        config = DistilBertConfig(
+            vocab_size=tokenizer.vocab_size,
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=64,
+            max_position_embeddings=128,
+        )
+        model = DistilBertModel(config)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def demo_csv(tmp_path_factory) -> Path:
+    """A small demo data file (seeded, so identical in every run)."""
+    from ticket_classifier.training.demo_data import write_demo_csv
+
+    return write_demo_csv(tmp_path_factory.mktemp("data") / "tickets.csv", DEMO_ROWS, seed=5)
+
+
+def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
+    """A training config that runs in seconds."""
+    from ticket_classifier.training.config import DataConfig, ModelConfig, OptimizationConfig, TrainingConfig
+
+    return TrainingConfig(
+        data=DataConfig(path=str(data)),
+        model=ModelConfig(encoder=str(encoder), max_length=64, length_buckets=[16, 32]),
+        optimization=OptimizationConfig(epochs=2, batch_size=16, learning_rate=1e-3, seed=3),
+        output_dir=str(output_dir),
+    )
+
+
+@pytest.fixture(scope="session", params=ARCHITECTURES)
+def tiny_model(request, tmp_path_factory, demo_csv) -> TinyModel:
+    """A tiny model trained on the demo data, exported to ONNX and built into a repository."""
+    from ticket_classifier.build.onnx_export import export_checkpoint
+    from ticket_classifier.build.repository import build_repository
+    from ticket_classifier.samples import SAMPLE_TICKETS
+    from ticket_classifier.text import join_ticket_text
+    from ticket_classifier.training.trainer import train
+
+    architecture = request.param
+    root = tmp_path_factory.mktemp(f"tiny-{architecture}")
+    encoder = make_tiny_encoder(architecture, root / "encoder")
+    result = train(tiny_training_config(encoder, demo_csv, root / "checkpoint"), show_progress=False)
+    onnx = export_checkpoint(
+        result.checkpoint_dir, root / "model.fp32.onnx", [join_ticket_text(t) for t in SAMPLE_TICKETS]
+    )
+    built = build_repository(result.checkpoint_dir, onnx, root / "model_repository")
+    return TinyModel(architecture, result.checkpoint_dir, onnx, built.path)
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_model):
+    """A real tritonserver serving the tiny model's repository on free ports."""
+    from ticket_classifier.server import ServerConfig, TritonServer
+
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    with TritonServer(tiny_model.repository, config) as server:
+        yield server

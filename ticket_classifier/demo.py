@@ -1,0 +1,122 @@
+"""``make demo``: the whole product once, on the synthetic demo data and the bundled MiniLM.
+
+Generates the demo CSV, trains, exports ONNX, builds ``model_repository/``, starts the real
+``tritonserver``, classifies the sample tickets over gRPC and over HTTP, prints them as a
+table and stops the server.
+"""
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
+from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.samples import SAMPLE_TICKETS
+from ticket_classifier.text import join_ticket_text
+
+log = logging.getLogger(__name__)
+
+DATA_PATH = Path("data/demo/tickets.csv")
+ARTIFACTS = Path("artifacts/demo")
+REPOSITORY = Path("model_repository")
+
+
+def run_demo(*, rows: int, config: str, production_config: str) -> None:
+    """Run every stage of the demo in order, timing each."""
+    from ticket_classifier.build.onnx_export import export_checkpoint
+    from ticket_classifier.build.repository import build_repository
+    from ticket_classifier.production import load_production_config
+    from ticket_classifier.training.demo_data import write_demo_csv
+    from ticket_classifier.training.trainer import train_from_config_file
+
+    production = load_production_config(production_config)
+    timings = {}
+    started = time.monotonic()
+    _stage("1/5 demo data", timings, lambda: write_demo_csv(DATA_PATH, rows))
+    result = _stage(
+        "2/5 training (bundled all-MiniLM-L6-v2)",
+        timings,
+        lambda: train_from_config_file(config, data=str(DATA_PATH), output_dir=str(ARTIFACTS / "checkpoint")),
+    )
+    onnx_path = ARTIFACTS / "onnx" / "model.fp32.onnx"
+    texts = [join_ticket_text(ticket) for ticket in SAMPLE_TICKETS]
+    _stage("3/5 ONNX export", timings, lambda: export_checkpoint(result.checkpoint_dir, onnx_path, texts))
+    _clear_generated_models(REPOSITORY)
+    built = _stage(
+        "4/5 model repository",
+        timings,
+        lambda: build_repository(result.checkpoint_dir, onnx_path, REPOSITORY, production.repository),
+    )
+    predictions = _stage("5/5 serve and classify", timings, lambda: _serve_and_classify(production))
+    print()
+    print(format_table(predictions))
+    print()
+    test = result.metrics["test"]
+    print(f"test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}")
+    print(f"served model version {built.model_version}")
+    print(
+        "stage timings: " + ", ".join(f"{name.split(' ', 1)[1]} {seconds:.0f} s" for name, seconds in timings.items())
+    )
+    print(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+def _stage(name: str, timings: dict, action):
+    """Run one stage, log it and record its duration."""
+    log.info("== %s", name)
+    started = time.monotonic()
+    value = action()
+    timings[name] = time.monotonic() - started
+    return value
+
+
+def _clear_generated_models(repository: Path) -> None:
+    """Remove the demo's previous models so the repository holds one fresh version."""
+    for name in (ENSEMBLE, TOKENIZER, CLASSIFIER, POSTPROCESS):
+        shutil.rmtree(repository / name, ignore_errors=True)
+
+
+def _serve_and_classify(production) -> list[tuple]:
+    """Start tritonserver, classify the samples over both protocols, stop it."""
+    from ticket_classifier.clients.client import TicketClassifierClient
+    from ticket_classifier.server import TritonServer
+
+    rows = []
+    with TritonServer(REPOSITORY, production.server) as server:
+        log.info("tritonserver ready (HTTP %s, gRPC %s)", server.http_url, server.grpc_url)
+        for protocol, url in (("grpc", server.grpc_url), ("http", server.http_url)):
+            with TicketClassifierClient(url, protocol=protocol, review_policy=production.review) as client:
+                predictions = client.classify_batch(list(SAMPLE_TICKETS))
+            rows.extend(
+                (protocol, subject, prediction) for (subject, _), prediction in zip(SAMPLE_TICKETS, predictions)
+            )
+    by_protocol = {}
+    for protocol, _, prediction in rows:
+        by_protocol.setdefault(protocol, []).append(prediction.category)
+    if by_protocol["grpc"] != by_protocol["http"]:
+        raise TicketClassifierError("gRPC and HTTP returned different categories for the same tickets")
+    return rows
+
+
+def format_table(rows: Sequence[tuple]) -> str:
+    """The demo's result table: one line per ticket and protocol."""
+    header = ("proto", "subject", "category", "conf", "top-3", "review", "model version")
+    lines = [
+        (
+            protocol,
+            subject[:34],
+            prediction.category,
+            f"{prediction.confidence:.2f}",
+            " ".join(f"{label}:{score:.2f}" for label, score in prediction.top_k),
+            "yes" if prediction.requires_review else "no",
+            prediction.model_version,
+        )
+        for protocol, subject, prediction in rows
+    ]
+    widths = [max(len(str(line[column])) for line in [header, *lines]) for column in range(len(header))]
+
+    def render(line: Sequence[object]) -> str:
+        return "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+
+    return "\n".join([render(header), render(tuple("-" * width for width in widths)), *map(render, lines)])

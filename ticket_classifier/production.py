@@ -1,0 +1,32 @@
+"""``configs/production.yaml``: server, model-repository and review settings in one file."""
+
+from dataclasses import dataclass, field
+
+from ticket_classifier.build.model_configs import RepositoryOptions
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.config import load_config
+from ticket_classifier.server import ServerConfig
+
+
+@dataclass
+class ClientSettings:
+    """Where clients find the server by default."""
+
+    grpc_url: str = "localhost:8001"
+    http_url: str = "localhost:8000"
+    timeout_s: float = 10.0
+
+
+@dataclass
+class ProductionConfig:
+    """The whole production configuration."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    repository: RepositoryOptions = field(default_factory=RepositoryOptions)
+    review: ReviewPolicy = field(default_factory=ReviewPolicy)
+    client: ClientSettings = field(default_factory=ClientSettings)
+
+
+def load_production_config(path: str) -> ProductionConfig:
+    """Read the production YAML strictly (unknown keys are errors)."""
+    return load_config(ProductionConfig, path)

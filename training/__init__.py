@@ -1,0 +1,1 @@
+"""Training: demo data, data loading and splits, encoder loading, fine-tuning, checkpoints."""

@@ -1,0 +1,90 @@
+"""The checkpoint folder that training writes and export reads.
+
+Layout: the Hugging Face model (``config.json``, ``model.safetensors``), the fast tokenizer
+with its bucket settings, ``labels.json``, ``calibration.json`` (the temperature),
+``training_config.yaml`` (snapshot) and ``metrics.json``.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.labels import read_labels, write_labels
+from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
+
+CALIBRATION_FILENAME = "calibration.json"
+METRICS_FILENAME = "metrics.json"
+CONFIG_SNAPSHOT_FILENAME = "training_config.yaml"
+REQUIRED_FILES = (
+    "config.json",
+    "model.safetensors",
+    TOKENIZER_FILENAME,
+    SETTINGS_FILENAME,
+    "labels.json",
+    CALIBRATION_FILENAME,
+)
+
+
+@dataclass
+class Checkpoint:
+    """A trained model and everything needed to serve it."""
+
+    model: Any
+    tokenizer: TicketTokenizer
+    labels: list[str]
+    temperature: float
+    directory: Path
+
+
+def save_checkpoint(
+    directory: "str | Path",
+    *,
+    model,
+    tokenizer: TicketTokenizer,
+    labels: list[str],
+    temperature: float,
+    config,
+    metrics: dict[str, Any],
+) -> Path:
+    """Write every file of the checkpoint layout into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save(directory)
+    write_labels(directory, labels)
+    (directory / CALIBRATION_FILENAME).write_text(json.dumps({"temperature": temperature}, indent=1) + "\n")
+    (directory / CONFIG_SNAPSHOT_FILENAME).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    (directory / METRICS_FILENAME).write_text(json.dumps(metrics, indent=1) + "\n")
+    return directory
+
+
+def check_checkpoint(directory: "str | Path") -> Path:
+    """Fail with the missing file's name unless ``directory`` is a complete checkpoint."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TicketClassifierError(f"checkpoint folder not found: {directory}")
+    for name in REQUIRED_FILES:
+        if not (directory / name).is_file():
+            raise TicketClassifierError(f"checkpoint {directory} is incomplete: {name} is missing")
+    return directory
+
+
+def load_checkpoint(directory: "str | Path") -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (model in eval mode)."""
+    from transformers import AutoModelForSequenceClassification
+
+    directory = check_checkpoint(directory)
+    model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
+    calibration = json.loads((directory / CALIBRATION_FILENAME).read_text())
+    return Checkpoint(
+        model=model,
+        tokenizer=TicketTokenizer.from_directory(directory),
+        labels=read_labels(directory),
+        temperature=float(calibration["temperature"]),
+        directory=directory,
+    )

@@ -1,0 +1,30 @@
+"""Batched PyTorch inference on texts: the reference that exports and serving are compared with."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ticket_classifier.tokenization import TicketTokenizer
+
+
+def predict_logits(model, tokenizer: TicketTokenizer, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """Logits for ``texts`` (rows in input order); batches are formed by length to save padding."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            inputs = tokenizer.encode([texts[i] for i in rows], bucketed=False)
+            output = model(**{name: torch.from_numpy(array) for name, array in inputs.items()})
+            logits[rows] = output.logits.float().numpy()
+    return logits
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``."""
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
