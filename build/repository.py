@@ -6,7 +6,8 @@ Layout (``N`` is the model version)::
     ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
                                                     tokenizer.json, ticket_tokenizer.json
     ticket_classifier_onnx/         config.pbtxt, N/model.onnx (+ model.py for the Python backend)
-    ticket_classifier_postprocess/  config.pbtxt, N/model.py, labels.json, model_info.json
+    ticket_classifier_postprocess/  config.pbtxt, N/model.py, labels.json, model_info.json,
+                                                    drift_reference.json
 
 The label list is written once, into the postprocessing step. The text-joining and
 tokenization modules are copied verbatim from this package, so serving runs the code
@@ -24,6 +25,7 @@ from ticket_classifier import text, tokenization
 from ticket_classifier.build import model_configs
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
 from ticket_classifier.build.triton_models import CLASSIFIER_SOURCE, POSTPROCESS_SOURCE, TOKENIZER_SOURCE
+from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import LABELS_FILENAME, read_labels, write_labels
 from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
@@ -94,6 +96,7 @@ def build_repository(
     postprocess_dir = output_dir / POSTPROCESS / str(version)
     shutil.copyfile(POSTPROCESS_SOURCE, postprocess_dir / "model.py")
     write_labels(postprocess_dir, labels)
+    shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     model_version = f"{version}-{precision}-{digest[:8]}"
     info = {
@@ -114,7 +117,7 @@ def _require_artifacts(checkpoint_dir: Path, onnx_path: Path) -> None:
     """Fail with the missing file's name before writing anything."""
     if not checkpoint_dir.is_dir():
         raise TicketClassifierError(f"checkpoint folder not found: {checkpoint_dir}")
-    for name in (TOKENIZER_FILENAME, SETTINGS_FILENAME, LABELS_FILENAME):
+    for name in (TOKENIZER_FILENAME, SETTINGS_FILENAME, LABELS_FILENAME, DRIFT_REFERENCE_FILENAME):
         if not (checkpoint_dir / name).is_file():
             raise TicketClassifierError(f"checkpoint {checkpoint_dir} is incomplete: {name} is missing")
     if not onnx_path.is_file():

@@ -81,30 +81,46 @@ def demo_csv(tmp_path_factory) -> Path:
 
 
 def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
-    """A training config that runs in seconds."""
+    """A training config that runs in seconds (also offered as the ``make_training_config`` fixture)."""
     from ticket_classifier.training.config import DataConfig, ModelConfig, OptimizationConfig, TrainingConfig
 
     return TrainingConfig(
         data=DataConfig(path=str(data)),
         model=ModelConfig(encoder=str(encoder), max_length=64, length_buckets=[16, 32]),
-        optimization=OptimizationConfig(epochs=2, batch_size=16, learning_rate=1e-3, seed=3),
+        optimization=OptimizationConfig(
+            epochs=2, batch_size=16, learning_rate=1e-3, loss="cross_entropy", class_weights="none", seed=3
+        ),
         output_dir=str(output_dir),
     )
 
 
+@pytest.fixture(scope="session")
+def make_training_config():
+    """The factory of tiny training configs: ``make_training_config(encoder, data, output_dir)``."""
+    return tiny_training_config
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory) -> dict:
+    """Both tiny encoders, saved once per session: architecture -> folder."""
+    root = tmp_path_factory.mktemp("encoders")
+    return {architecture: make_tiny_encoder(architecture, root / architecture) for architecture in ARCHITECTURES}
+
+
 @pytest.fixture(scope="session", params=ARCHITECTURES)
-def tiny_model(request, tmp_path_factory, demo_csv) -> TinyModel:
+def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
     """A tiny model trained on the demo data, exported to ONNX and built into a repository."""
     from ticket_classifier.build.onnx_export import export_checkpoint
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.samples import SAMPLE_TICKETS
     from ticket_classifier.text import join_ticket_text
-    from ticket_classifier.training.trainer import train
+    from ticket_classifier.training.pipeline import train
 
     architecture = request.param
     root = tmp_path_factory.mktemp(f"tiny-{architecture}")
-    encoder = make_tiny_encoder(architecture, root / "encoder")
-    result = train(tiny_training_config(encoder, demo_csv, root / "checkpoint"), show_progress=False)
+    result = train(
+        tiny_training_config(tiny_encoders[architecture], demo_csv, root / "checkpoint"), show_progress=False
+    )
     onnx = export_checkpoint(
         result.checkpoint_dir, root / "model.fp32.onnx", [join_ticket_text(t) for t in SAMPLE_TICKETS]
     )

@@ -39,14 +39,34 @@ def _demo_data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ticket_classifier.training.trainer import train_from_config_file
+    from ticket_classifier.training.evaluation import summary_table
+    from ticket_classifier.training.pipeline import train_from_config_file
 
-    result = train_from_config_file(args.config, data=args.data, output_dir=args.output_dir)
-    test = result.metrics["test"]
-    print(
-        f"checkpoint written to {result.checkpoint_dir} "
-        f"(test accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f})"
+    if args.max_steps is not None and args.max_steps < 1:
+        raise TicketClassifierError("--max-steps must be at least 1")
+    result = train_from_config_file(
+        args.config,
+        data=args.data,
+        output_dir=args.output_dir,
+        resume=args.resume,
+        max_steps=args.max_steps,
+        wandb=args.wandb,
     )
+    if not result.completed:
+        print(f"paused after step {result.metrics['global_step']}; continue with the same command and --resume")
+        return
+    print(summary_table(result.evaluation))
+    print(f"checkpoint written to {result.checkpoint_dir}; report {result.checkpoint_dir / 'report' / 'report.md'}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from ticket_classifier.training.evaluation import summary_table
+    from ticket_classifier.training.pipeline import evaluate_checkpoint
+
+    summary = evaluate_checkpoint(
+        args.checkpoint, data=args.data, output_dir=args.output_dir, review_threshold=args.review_threshold
+    )
+    print(summary_table(summary))
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -116,7 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--config", default="configs/demo.yaml", help="training YAML (default configs/demo.yaml)")
     command.add_argument("--data", help="data file, overriding data.path of the config")
     command.add_argument("--output-dir", help="checkpoint folder, overriding output_dir of the config")
+    command.add_argument("--resume", action="store_true", help="continue an interrupted run in the output folder")
+    command.add_argument("--max-steps", type=int, help="train at most this many steps now, then pause (see --resume)")
+    command.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
     command.set_defaults(handler=_train)
+
+    command = commands.add_parser("evaluate", help="evaluate a checkpoint and write its report")
+    command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
+    command.add_argument("--data", help="labelled file to evaluate on (default: the checkpoint's own test split)")
+    command.add_argument("--output-dir", help="report folder (default <checkpoint>/evaluation)")
+    command.add_argument("--review-threshold", type=float, help="confidence below which tickets go to review")
+    command.set_defaults(handler=_evaluate)
 
     command = commands.add_parser("export", help="export a checkpoint to ONNX and check it against PyTorch")
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")

@@ -71,12 +71,18 @@ def _coerce(hint: Any, value: Any, key: str, source: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        non_none = [arg for arg in args if arg is not type(None)]
-        return _coerce(non_none[0], value, key, source)
+        options = [arg for arg in args if arg is not type(None)]
+        for option in options:
+            try:
+                return _coerce(option, value, key, source)
+            except TicketClassifierError:
+                if len(options) == 1:
+                    raise
+        expected = " or ".join(_describe(option) for option in options)
+        raise TicketClassifierError(f"{source}: '{key}' must be {expected}, got {value!r}")
     if origin is typing.Literal:
         if value not in args:
-            allowed = ", ".join(repr(arg) for arg in args)
-            raise TicketClassifierError(f"{source}: '{key}' must be one of {allowed}, got {value!r}")
+            raise TicketClassifierError(f"{source}: '{key}' must be {_describe(hint)}, got {value!r}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -102,6 +108,17 @@ def _coerce_scalar(hint: Any, value: Any, key: str, source: str) -> Any:
         return value
     if hint in (str, bool) and isinstance(value, hint):
         return value
+    raise TicketClassifierError(f"{source}: '{key}' must be {_describe(hint)}, got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    """What a value of type ``hint`` looks like, in words."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in typing.get_args(hint))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    expected = names.get(hint, getattr(hint, "__name__", str(hint)))
-    raise TicketClassifierError(f"{source}: '{key}' must be {expected}, got {value!r}")
+    return names.get(hint, getattr(hint, "__name__", str(hint)))

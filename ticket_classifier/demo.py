@@ -29,7 +29,7 @@ def run_demo(*, rows: int, config: str, production_config: str) -> None:
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.production import load_production_config
     from ticket_classifier.training.demo_data import write_demo_csv
-    from ticket_classifier.training.trainer import train_from_config_file
+    from ticket_classifier.training.pipeline import train_from_config_file
 
     production = load_production_config(production_config)
     timings = {}

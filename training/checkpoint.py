@@ -2,7 +2,7 @@
 
 Layout: the Hugging Face model (``config.json``, ``model.safetensors``), the fast tokenizer
 with its bucket settings, ``labels.json``, ``calibration.json`` (the temperature),
-``training_config.yaml`` (snapshot) and ``metrics.json``.
+``drift_reference.json``, ``training_config.yaml`` (snapshot) and ``metrics.json``.
 """
 
 import dataclasses
@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from ticket_classifier.config import load_config
+from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, write_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
@@ -27,6 +29,7 @@ REQUIRED_FILES = (
     SETTINGS_FILENAME,
     "labels.json",
     CALIBRATION_FILENAME,
+    DRIFT_REFERENCE_FILENAME,
 )
 
 
@@ -50,6 +53,7 @@ def save_checkpoint(
     temperature: float,
     config,
     metrics: dict[str, Any],
+    drift_reference: dict[str, Any],
 ) -> Path:
     """Write every file of the checkpoint layout into ``directory``."""
     directory = Path(directory)
@@ -60,6 +64,7 @@ def save_checkpoint(
     (directory / CALIBRATION_FILENAME).write_text(json.dumps({"temperature": temperature}, indent=1) + "\n")
     (directory / CONFIG_SNAPSHOT_FILENAME).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     (directory / METRICS_FILENAME).write_text(json.dumps(metrics, indent=1) + "\n")
+    write_drift_reference(directory, drift_reference)
     return directory
 
 
@@ -77,7 +82,9 @@ def check_checkpoint(directory: "str | Path") -> Path:
 def load_checkpoint(directory: "str | Path") -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint` (model in eval mode)."""
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     directory = check_checkpoint(directory)
     model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
     calibration = json.loads((directory / CALIBRATION_FILENAME).read_text())
@@ -88,3 +95,10 @@ def load_checkpoint(directory: "str | Path") -> Checkpoint:
         temperature=float(calibration["temperature"]),
         directory=directory,
     )
+
+
+def load_config_snapshot(directory: "str | Path"):
+    """The training configuration a checkpoint was trained with."""
+    from ticket_classifier.training.config import TrainingConfig
+
+    return load_config(TrainingConfig, Path(directory) / CONFIG_SNAPSHOT_FILENAME)

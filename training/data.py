@@ -1,7 +1,14 @@
-"""Loading labelled tickets and splitting them into train, validation and test sets."""
+"""The data contract: reading labelled tickets, checking them and splitting them.
+
+Reads CSV or Parquet. Text columns are joined by :func:`ticket_classifier.text.join_ticket_text`
+(the function the Triton tokenizer runs). Rows without text or label are dropped and counted;
+labels with too few examples are an error; exact duplicate texts across splits are removed
+from the later split and counted, so test never leaks into train. Every count ends up in a
+:class:`DataReport` that training logs and stores.
+"""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +20,9 @@ from ticket_classifier.text import join_ticket_text
 from ticket_classifier.training.config import DataConfig
 
 log = logging.getLogger(__name__)
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 @dataclass
@@ -26,7 +36,7 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: np.ndarray) -> "LabeledTexts":
+    def subset(self, indices) -> "LabeledTexts":
         """The rows at ``indices``, in that order."""
         return LabeledTexts(
             texts=[self.texts[i] for i in indices],
@@ -36,88 +46,244 @@ class LabeledTexts:
 
 
 @dataclass
+class DataReport:
+    """Every count of what reading, checking and splitting did to the data."""
+
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    dropped_empty_text: int = 0
+    dropped_empty_label: int = 0
+    rows_with_replaced_bytes: int = 0
+    split: str = ""
+    duplicates_removed: dict[str, int] = field(default_factory=dict)
+    dropped_unseen_label: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    train_label_counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """The report as plain JSON-ready data."""
+        return asdict(self)
+
+    def log(self) -> None:
+        """State every count in the run log."""
+        log.info("data: read %d rows from %s", self.rows_read, ", ".join(self.files))
+        log.info(
+            "data: dropped %d rows with an empty text and %d with an empty label",
+            self.dropped_empty_text,
+            self.dropped_empty_label,
+        )
+        if self.rows_with_replaced_bytes:
+            log.warning("data: %d rows had undecodable bytes, replaced by U+FFFD", self.rows_with_replaced_bytes)
+        log.info("data: %s split: %s", self.split, ", ".join(f"{k} {v}" for k, v in self.rows.items()))
+        log.info(
+            "data: exact duplicate texts removed from later splits: %s",
+            ", ".join(f"{k} {v}" for k, v in self.duplicates_removed.items()),
+        )
+        if any(self.dropped_unseen_label.values()):
+            log.warning("data: rows dropped for labels absent from train: %s", self.dropped_unseen_label)
+        log.info("data: train label counts: %s", self.train_label_counts)
+
+
+@dataclass
 class DatasetSplits:
-    """The three splits of one dataset."""
+    """The three splits of one dataset, the label list (from train) and the report."""
 
     train: LabeledTexts
     validation: LabeledTexts
     test: LabeledTexts
+    labels: list[str]
+    report: DataReport
 
 
-def read_table(path: "str | Path", columns: list[str]) -> pd.DataFrame:
-    """Read a CSV file as strings and check that ``columns`` are present."""
+def read_table(path: "str | Path", columns: list[str], *, encoding: str = "utf-8", errors: str = "strict"):
+    """Read a CSV or Parquet file as strings and check that ``columns`` are present."""
     path = Path(path)
     if not path.is_file():
         raise TicketClassifierError(f"data file not found: {path}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise TicketClassifierError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv(path, encoding, errors)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        found = ", ".join(frame.columns) or "none"
+        found = ", ".join(map(str, frame.columns)) or "none"
         raise TicketClassifierError(f"{path} lacks required column(s) {', '.join(missing)} (columns found: {found})")
     return frame
 
 
-def load_labeled_texts(config: DataConfig) -> LabeledTexts:
-    """Read the data file, join the text fields and drop (and count) rows with no text or label."""
+def _read_csv(path: Path, encoding: str, errors: str) -> pd.DataFrame:
+    """A CSV file as a frame of strings; undecodable bytes are an error naming the line."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, encoding_errors=errors)
+    except UnicodeDecodeError:
+        raise TicketClassifierError(_describe_undecodable(path, encoding)) from None
+    except LookupError:
+        raise TicketClassifierError(f"unknown encoding {encoding!r} for {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise TicketClassifierError(f"cannot read {path} as CSV: {str(exc).strip().splitlines()[0]}") from None
+
+
+def _describe_undecodable(path: Path, encoding: str) -> str:
+    """Where the first undecodable byte of ``path`` is."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return (
+            f"{path}: line {line} is not valid {encoding} (byte 0x{raw[exc.start]:02x}); "
+            "re-export the file or set data.encoding / data.encoding_errors: replace"
+        )
+    return f"{path} is not valid {encoding}"
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file with every column as strings (missing values as empty strings)."""
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise TicketClassifierError("reading Parquet needs pyarrow: pip install 'ticket-classifier[train]'") from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt files
+        raise TicketClassifierError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0]}") from None
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def load_labeled_texts(path: str, config: DataConfig, report: DataReport) -> LabeledTexts:
+    """Read one data file, join the text fields and drop (and count) rows with no text or label."""
     columns = list(config.text_fields) + [config.label_field]
     if config.timestamp_field:
         columns.append(config.timestamp_field)
-    frame = read_table(config.path, columns)
+    frame = read_table(path, columns, encoding=config.encoding, errors=config.encoding_errors)
     texts = [join_ticket_text(row) for row in frame[list(config.text_fields)].itertuples(index=False)]
-    labels = frame[config.label_field].str.strip().tolist()
-    keep = [bool(text) and bool(label) for text, label in zip(texts, labels)]
-    dropped = len(keep) - sum(keep)
-    if dropped:
-        log.warning("dropped %d of %d rows with an empty text or label", dropped, len(keep))
-    timestamps = None
-    if config.timestamp_field:
-        parsed = pd.to_datetime(frame[config.timestamp_field], errors="coerce")
-        if parsed[keep].isna().any():
-            bad = frame[config.timestamp_field][parsed.isna() & pd.Series(keep)].iloc[0]
-            raise TicketClassifierError(
-                f"{config.path}: unparseable timestamp {bad!r} in column {config.timestamp_field}"
-            )
-        timestamps = [stamp for stamp, kept in zip(parsed, keep) if kept]
-    data = LabeledTexts(
-        texts=[text for text, kept in zip(texts, keep) if kept],
-        labels=[label for label, kept in zip(labels, keep) if kept],
-        timestamps=timestamps,
-    )
+    labels = [label.strip() for label in frame[config.label_field]]
+    has_text = np.array([bool(text) for text in texts], dtype=bool)
+    has_label = np.array([bool(label) for label in labels], dtype=bool)
+    keep = np.flatnonzero(has_text & has_label)
+    report.files.append(str(path))
+    report.rows_read += len(frame)
+    report.dropped_empty_text += int((~has_text).sum())
+    report.dropped_empty_label += int((has_text & ~has_label).sum())
+    report.rows_with_replaced_bytes += sum(REPLACEMENT_CHARACTER in texts[i] for i in keep)
+    data = LabeledTexts(texts=texts, labels=labels, timestamps=_timestamps(frame, config, path)).subset(keep)
     if not data.texts:
-        raise TicketClassifierError(f"{config.path} holds no row with both a text and a label")
+        raise TicketClassifierError(f"{path} holds no row with both a text and a label")
     return data
 
 
-def split_dataset(data: LabeledTexts, config: DataConfig, seed: int) -> DatasetSplits:
-    """Temporal split (older rows train) when there are timestamps, else stratified with ``seed``."""
-    indices = np.arange(len(data))
+def _timestamps(frame: pd.DataFrame, config: DataConfig, path: str) -> list | None:
+    """Parsed timestamps, or None without a timestamp column; an unparseable one is an error."""
+    if not config.timestamp_field:
+        return None
+    raw = frame[config.timestamp_field]
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    bad = parsed.isna() & (raw.str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TicketClassifierError(
+            f"{path}: unparseable timestamp {raw.iloc[row]!r} in column {config.timestamp_field} (data row {row + 1})"
+        )
+    if parsed.isna().any():
+        raise TicketClassifierError(f"{path}: {int(parsed.isna().sum())} rows lack a {config.timestamp_field} value")
+    return list(parsed)
+
+
+def check_label_counts(data: LabeledTexts, minimum: int, path: str) -> None:
+    """Fail, naming them, when labels have fewer than ``minimum`` examples."""
+    counts = label_counts(data.labels)
+    rare = {label: count for label, count in counts.items() if count < minimum}
+    if rare:
+        listed = ", ".join(f"{label} ({count})" for label, count in sorted(rare.items(), key=lambda item: item[1]))
+        raise TicketClassifierError(
+            f"{path}: labels with fewer than {minimum} examples: {listed}; "
+            "merge or drop them, or lower data.min_examples_per_label"
+        )
+
+
+def prepare_splits(config: DataConfig, seed: int) -> DatasetSplits:
+    """Read, check and split the data as ``config`` says; log and return every count."""
+    report = DataReport()
+    data = load_labeled_texts(config.path, config, report)
+    check_label_counts(data, config.min_examples_per_label, config.path)
+    if config.test_path:
+        test = load_labeled_texts(config.test_path, config, report)
+        train, validation = _split_two(data, config.validation_fraction, seed, report, config.path)
+    else:
+        train, validation, test = _split_three(data, config, seed, report)
+    validation, test = _remove_cross_split_duplicates(train, validation, test, report)
+    labels = sorted(set(train.labels))
+    validation, test = (
+        _drop_unseen(split, labels, name, report) for split, name in ((validation, "validation"), (test, "test"))
+    )
+    report.rows = {"train": len(train), "validation": len(validation), "test": len(test)}
+    report.train_label_counts = label_counts(train.labels)
+    for name, split in (("train", train), ("validation", validation), ("test", test)):
+        if len(split) == 0:
+            raise TicketClassifierError(f"{config.path}: the {name} split is empty; the file has too few rows")
+    report.log()
+    return DatasetSplits(train, validation, test, labels, report)
+
+
+def _split_three(data: LabeledTexts, config: DataConfig, seed: int, report: DataReport):
+    """Train, validation, test: by time when there are timestamps, else stratified."""
     held_out = config.validation_fraction + config.test_fraction
     if data.timestamps is not None:
-        order = indices[np.argsort(np.array(data.timestamps, dtype="datetime64[ns]"), kind="stable")]
+        report.split = "temporal"
+        order = np.argsort(np.array([stamp.value for stamp in data.timestamps]), kind="stable")
         n_train = int(round(len(order) * (1 - held_out)))
         n_validation = int(round(len(order) * config.validation_fraction))
-        train, validation, test = np.split(order, [n_train, n_train + n_validation])
-    else:
-        try:
-            train, rest = train_test_split(indices, test_size=held_out, stratify=data.labels, random_state=seed)
-            rest_labels = [data.labels[i] for i in rest]
-            validation, test = train_test_split(
-                rest, test_size=config.test_fraction / held_out, stratify=rest_labels, random_state=seed
-            )
-        except ValueError as exc:
-            raise TicketClassifierError(f"cannot split {config.path} by label: {exc}") from None
-    splits = DatasetSplits(data.subset(train), data.subset(validation), data.subset(test))
-    for name in ("train", "validation", "test"):
-        if len(getattr(splits, name)) == 0:
-            raise TicketClassifierError(f"{config.path}: the {name} split is empty; the file has too few rows")
-    log.info("split %d rows: train %d, validation %d, test %d", len(data), len(train), len(validation), len(test))
-    return splits
+        return tuple(data.subset(part) for part in np.split(order, [n_train, n_train + n_validation]))
+    report.split = f"stratified (seed {seed})"
+    train, rest = _stratified(np.arange(len(data)), data.labels, held_out, seed, config.path)
+    validation, test = _stratified(
+        rest, [data.labels[i] for i in rest], config.test_fraction / held_out, seed, config.path
+    )
+    return data.subset(train), data.subset(validation), data.subset(test)
+
+
+def _split_two(data: LabeledTexts, fraction: float, seed: int, report: DataReport, path: str):
+    """Train and validation from one file (the test set is a file of its own)."""
+    if data.timestamps is not None:
+        report.split = "temporal, test file given"
+        order = np.argsort(np.array([stamp.value for stamp in data.timestamps]), kind="stable")
+        n_train = int(round(len(order) * (1 - fraction)))
+        return data.subset(order[:n_train]), data.subset(order[n_train:])
+    report.split = f"stratified (seed {seed}), test file given"
+    train, validation = _stratified(np.arange(len(data)), data.labels, fraction, seed, path)
+    return data.subset(train), data.subset(validation)
+
+
+def _stratified(indices, labels, fraction: float, seed: int, path: str):
+    """``train_test_split`` by label, with its errors made readable."""
+    try:
+        return train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as exc:
+        raise TicketClassifierError(f"cannot split {path} by label: {exc}") from None
+
+
+def _remove_cross_split_duplicates(train: LabeledTexts, validation: LabeledTexts, test: LabeledTexts, report):
+    """Drop validation texts seen in train, and test texts seen in train or validation."""
+    seen = set(train.texts)
+    validation_keep = [i for i, text in enumerate(validation.texts) if text not in seen]
+    seen.update(validation.texts)
+    test_keep = [i for i, text in enumerate(test.texts) if text not in seen]
+    report.duplicates_removed = {
+        "validation": len(validation) - len(validation_keep),
+        "test": len(test) - len(test_keep),
+    }
+    return validation.subset(validation_keep), test.subset(test_keep)
+
+
+def _drop_unseen(split: LabeledTexts, labels: list[str], name: str, report: DataReport) -> LabeledTexts:
+    """Rows whose label never occurs in train cannot be learnt: drop and count them."""
+    known = set(labels)
+    keep = [i for i, label in enumerate(split.labels) if label in known]
+    report.dropped_unseen_label[name] = len(split) - len(keep)
+    return split.subset(keep)
 
 
 def label_counts(labels: list[str]) -> dict[str, int]:
-    """How many times each label occurs, most frequent first."""
-    values, counts = np.unique(np.array(labels), return_counts=True)
-    return {str(value): int(count) for value, count in sorted(zip(values, counts), key=lambda item: -item[1])}
+    """How many times each label occurs, most frequent first (ties by name)."""
+    values, counts = np.unique(np.array(labels, dtype=object), return_counts=True)
+    return {
+        str(value): int(count) for value, count in sorted(zip(values, counts), key=lambda item: (-item[1], item[0]))
+    }

@@ -36,6 +36,7 @@ def load_classifier(encoder: str, labels: Sequence[str]):
     source = resolve_encoder(encoder)
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()  # the "newly initialized head" warning is expected
+    transformers_logging.disable_progress_bar()
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             source,

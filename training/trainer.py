@@ -1,34 +1,52 @@
-"""Fine-tuning loop: AdamW with linear warm-up and decay, best checkpoint by validation macro-F1."""
+"""The fine-tuning loop.
 
-import copy
+AdamW with linear warm-up and decay, gradient clipping, mixed precision on a GPU, dynamic
+padding over length-grouped batches, early stopping on validation macro-F1 and resumable
+state. The best weights by validation macro-F1 are kept on disk, so an interrupted run
+resumes (``resume=True``) without losing them. Every ``log_every_steps`` steps and every
+epoch a line goes to ``metrics.jsonl``.
+"""
+
+import json
 import logging
 import random
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.tokenization import TicketTokenizer
-from ticket_classifier.training.checkpoint import save_checkpoint
 from ticket_classifier.training.config import TrainingConfig
-from ticket_classifier.training.data import DatasetSplits, label_counts, load_labeled_texts, split_dataset
-from ticket_classifier.training.encoder import load_classifier, load_ticket_tokenizer
+from ticket_classifier.training.data import DatasetSplits
 from ticket_classifier.training.inference import predict_logits
 from ticket_classifier.training.metrics import summary_from_logits
 
 log = logging.getLogger(__name__)
 
+STATE_DIRNAME = "training_state"
+STATE_FILENAME = "state.pt"
+BEST_WEIGHTS_FILENAME = "best.safetensors"
+METRICS_LOG_FILENAME = "metrics.jsonl"
+BATCHES_PER_LENGTH_GROUP = 50
+
 
 @dataclass
-class TrainingResult:
-    """What a training run produced."""
+class LoopState:
+    """Where the loop is: enough to resume it exactly."""
 
-    checkpoint_dir: Path
-    metrics: dict[str, object]
+    epoch: int = 1
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    paused: bool = False
 
 
 def set_seed(seed: int) -> None:
@@ -38,91 +56,226 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(config: TrainingConfig, *, show_progress: bool = True) -> TrainingResult:
-    """Train on ``config.data``, keep the best epoch and write the checkpoint to ``config.output_dir``."""
-    started = time.monotonic()
-    set_seed(config.optimization.seed)
-    splits = split_dataset(load_labeled_texts(config.data), config.data, config.optimization.seed)
-    labels = sorted(set(splits.train.labels) | set(splits.validation.labels) | set(splits.test.labels))
-    log.info("labels (train counts): %s", label_counts(splits.train.labels))
-    model = load_classifier(config.model.encoder, labels)
-    tokenizer = load_ticket_tokenizer(
-        config.model.encoder, model, max_length=config.model.max_length, length_buckets=config.model.length_buckets
-    )
-    label_index = {label: index for index, label in enumerate(labels)}
-    history = _fit(model, tokenizer, splits, label_index, config, show_progress)
-    test_logits = predict_logits(model, tokenizer, splits.test.texts)
-    metrics = {
-        "labels": labels,
-        "rows": {name: len(getattr(splits, name)) for name in ("train", "validation", "test")},
-        "history": history,
-        "best_epoch": max(history, key=lambda entry: entry["validation"]["macro_f1"])["epoch"],
-        "test": summary_from_logits(test_logits, [label_index[label] for label in splits.test.labels]),
-        "training_seconds": round(time.monotonic() - started, 1),
-    }
-    directory = save_checkpoint(
-        config.output_dir,
-        model=model,
-        tokenizer=tokenizer,
-        labels=labels,
-        temperature=1.0,
-        config=config,
-        metrics=metrics,
-    )
-    log.info("test accuracy %.3f, macro-F1 %.3f", metrics["test"]["accuracy"], metrics["test"]["macro_f1"])
-    return TrainingResult(checkpoint_dir=directory, metrics=metrics)
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[np.ndarray]:
+    """Shuffled batches of similar-length texts (less padding), the same for the same seed."""
+    generator = np.random.default_rng(seed)
+    order = generator.permutation(len(lengths))
+    group = batch_size * BATCHES_PER_LENGTH_GROUP
+    batches = []
+    for start in range(0, len(order), group):
+        chunk = order[start : start + group]
+        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in generator.permutation(len(batches))]
 
 
-def _fit(
-    model,
-    tokenizer: TicketTokenizer,
-    splits: DatasetSplits,
-    label_index: dict[str, int],
-    config: TrainingConfig,
-    show_progress: bool,
-) -> list[dict[str, object]]:
-    """Run the epochs; leave the model holding the weights of the best validation macro-F1."""
-    optimization = config.optimization
-    train_targets = np.array([label_index[label] for label in splits.train.labels])
-    validation_targets = [label_index[label] for label in splits.validation.labels]
-    steps_per_epoch = int(np.ceil(len(splits.train) / optimization.batch_size))
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=optimization.learning_rate, weight_decay=optimization.weight_decay
-    )
-    scheduler = _linear_schedule(optimizer, steps_per_epoch * optimization.epochs, optimization.warmup_ratio)
-    generator = np.random.default_rng(optimization.seed)
-    history, best_f1, best_state = [], -1.0, None
-    for epoch in range(1, optimization.epochs + 1):
-        model.train()
-        order = generator.permutation(len(splits.train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{optimization.epochs}", disable=not show_progress)
-        losses = []
-        for step in bar:
-            rows = order[step * optimization.batch_size : (step + 1) * optimization.batch_size]
-            loss = _train_step(model, tokenizer, [splits.train.texts[i] for i in rows], train_targets[rows])
-            torch.nn.utils.clip_grad_norm_(model.parameters(), optimization.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        validation = summary_from_logits(predict_logits(model, tokenizer, splits.validation.texts), validation_targets)
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation": validation})
-        log.info("epoch %d: loss %.4f, validation macro-F1 %.4f", epoch, np.mean(losses), validation["macro_f1"])
-        if validation["macro_f1"] > best_f1:
-            best_f1, best_state = validation["macro_f1"], copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    model.eval()
-    return history
+class Trainer:
+    """Fits a sequence classifier on :class:`DatasetSplits`; see the module docstring."""
+
+    def __init__(self, model, tokenizer: TicketTokenizer, splits: DatasetSplits, loss_fn, config: TrainingConfig):
+        self.config = config
+        self.optimization = config.optimization
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device)
+        self.tokenizer = tokenizer
+        self.splits = splits
+        self.loss_fn = loss_fn.to(self.device)
+        self.label_index = {label: index for index, label in enumerate(splits.labels)}
+        self.train_targets = np.array([self.label_index[label] for label in splits.train.labels])
+        self.validation_targets = [self.label_index[label] for label in splits.validation.labels]
+        self.train_lengths = [len(text) for text in splits.train.texts]
+        self.steps_per_epoch = int(np.ceil(len(splits.train) / self.optimization.batch_size))
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=self.optimization.learning_rate, weight_decay=self.optimization.weight_decay
+        )
+        self.scheduler = _linear_schedule(
+            self.optimizer, self.steps_per_epoch * self.optimization.epochs, self.optimization.warmup_ratio
+        )
+        use_amp = self.optimization.mixed_precision and self.device.type == "cuda"
+        self.autocast_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.use_amp = use_amp
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp and self.autocast_dtype == torch.float16)
+        self.output_dir = Path(config.output_dir)
+        self.state_dir = self.output_dir / STATE_DIRNAME
+        self.state = LoopState()
+        self.wandb_run = None
+        self._pause_at: int | None = None
+
+    def fit(self, *, resume: bool = False, max_steps: int | None = None, show_progress: bool = True) -> LoopState:
+        """Train until the last epoch or early stopping; leave the best weights loaded.
+
+        With ``max_steps``, stop after that many steps in this sitting, save the state and
+        return with ``state.paused`` set: a later ``fit(resume=True)`` continues exactly there.
+        """
+        if resume:
+            self._load_state()
+        else:
+            self._start_fresh()
+        self.state.paused = False
+        self._pause_at = None if max_steps is None else self.state.global_step + max_steps
+        while self.state.epoch <= self.optimization.epochs and not self.state.stopped_early:
+            self._run_epoch(show_progress)
+            if self.state.paused:
+                log.info("paused after step %d; continue with resume", self.state.global_step)
+                return self.state
+        self.model.load_state_dict(load_file(str(self.state_dir / BEST_WEIGHTS_FILENAME)))
+        self.model.eval()
+        return self.state
+
+    def _start_fresh(self) -> None:
+        """A new run: clear the previous run's state and log."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (self.state_dir / STATE_FILENAME, self.state_dir / BEST_WEIGHTS_FILENAME):
+            stale.unlink(missing_ok=True)
+        (self.output_dir / METRICS_LOG_FILENAME).write_text("")
+
+    def _run_epoch(self, show_progress: bool) -> None:
+        """One epoch (or its remainder after a resume), then validation and early stopping."""
+        state, optimization = self.state, self.optimization
+        batches = length_grouped_batches(self.train_lengths, optimization.batch_size, optimization.seed + state.epoch)
+        self.model.train()
+        bar = tqdm(
+            total=len(batches),
+            initial=state.step_in_epoch,
+            desc=f"epoch {state.epoch}/{optimization.epochs}",
+            disable=not show_progress,
+            dynamic_ncols=True,
+        )
+        recent = []
+        for rows in batches[state.step_in_epoch :]:
+            recent.append(self._train_step(rows))
+            state.step_in_epoch += 1
+            state.global_step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(recent[-20:]):.4f}", best_f1=f"{max(state.best_f1, 0):.4f}")
+            if state.global_step % optimization.log_every_steps == 0:
+                self._log_line(
+                    {
+                        "event": "step",
+                        "epoch": state.epoch,
+                        "step": state.global_step,
+                        "loss": float(np.mean(recent[-optimization.log_every_steps :])),
+                        "learning_rate": self.scheduler.get_last_lr()[0],
+                    }
+                )
+            if optimization.save_every_steps and state.global_step % optimization.save_every_steps == 0:
+                self._save_state()
+            if state.global_step == self._pause_at:
+                state.paused = True
+                self._save_state()
+                bar.close()
+                return
+        bar.close()
+        self._end_epoch(float(np.mean(recent)) if recent else float("nan"))
+
+    def _train_step(self, rows: np.ndarray) -> float:
+        """Forward, backward, clip and step on one batch; returns its loss."""
+        texts = [self.splits.train.texts[i] for i in rows]
+        inputs = {
+            name: torch.from_numpy(array).to(self.device)
+            for name, array in self.tokenizer.encode(texts, bucketed=False).items()
+        }
+        targets = torch.from_numpy(self.train_targets[rows]).to(self.device)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_amp):
+            loss = self.loss_fn(self.model(**inputs).logits, targets)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimization.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def _end_epoch(self, train_loss: float) -> None:
+        """Validate, keep the best weights, decide on early stopping, save the state."""
+        state = self.state
+        logits = predict_logits(self.model, self.tokenizer, self.splits.validation.texts)
+        validation = summary_from_logits(logits, self.validation_targets)
+        entry = {"event": "epoch", "epoch": state.epoch, "train_loss": train_loss, "validation": validation}
+        state.history.append(entry)
+        self._log_line(entry)
+        improved = validation["macro_f1"] > state.best_f1
+        if improved:
+            state.best_f1, state.best_epoch, state.epochs_without_improvement = validation["macro_f1"], state.epoch, 0
+            weights = {name: tensor.detach().cpu().contiguous() for name, tensor in self.model.state_dict().items()}
+            save_file(weights, str(self.state_dir / BEST_WEIGHTS_FILENAME))
+        else:
+            state.epochs_without_improvement += 1
+        log.info(
+            "epoch %d: train loss %.4f, validation accuracy %.4f, macro-F1 %.4f%s",
+            state.epoch,
+            train_loss,
+            validation["accuracy"],
+            validation["macro_f1"],
+            " (best)" if improved else "",
+        )
+        if state.epochs_without_improvement >= self.optimization.early_stopping_patience:
+            state.stopped_early = True
+            log.info("early stopping: no better validation macro-F1 for %d epochs", state.epochs_without_improvement)
+        state.epoch += 1
+        state.step_in_epoch = 0
+        self.model.train()
+        self._save_state()
+
+    def _log_line(self, entry: dict) -> None:
+        """Append one JSON line to the metrics log (and to Weights & Biases when enabled)."""
+        with (self.output_dir / METRICS_LOG_FILENAME).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        if self.wandb_run is not None:
+            flat = {key: value for key, value in entry.items() if isinstance(value, (int, float))}
+            flat.update({f"validation/{k}": v for k, v in entry.get("validation", {}).items()})
+            self.wandb_run.log(flat, step=self.state.global_step)
+
+    def _save_state(self) -> None:
+        """Write everything needed to resume."""
+        torch.save(
+            {
+                "loop": asdict(self.state),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(self.config),
+            },
+            self.state_dir / STATE_FILENAME,
+        )
+
+    def _load_state(self) -> None:
+        """Continue from the saved state; the configuration must match (epochs may grow)."""
+        path = self.state_dir / STATE_FILENAME
+        if not path.is_file():
+            raise TicketClassifierError(f"nothing to resume: {path} does not exist")
+        saved = torch.load(path, map_location=self.device, weights_only=False)
+        differences = _config_differences(saved["config"], asdict(self.config))
+        if differences:
+            raise TicketClassifierError(
+                f"cannot resume {self.output_dir}: the config changed ({', '.join(differences)})"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.state = LoopState(**saved["loop"])
+        log.info("resuming %s at epoch %d, step %d", self.output_dir, self.state.epoch, self.state.step_in_epoch)
 
 
-def _train_step(model, tokenizer: TicketTokenizer, texts: Sequence[str], targets: np.ndarray) -> float:
-    """Forward and backward pass on one batch (padded to its longest text); returns the loss."""
-    inputs = {name: torch.from_numpy(array) for name, array in tokenizer.encode(texts, bucketed=False).items()}
-    logits = model(**inputs).logits
-    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(targets))
-    loss.backward()
-    return float(loss.detach())
+def _config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, ignoring ``optimization.epochs``."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        name = f"{prefix}{key}"
+        if name == "optimization.epochs":
+            continue
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict) and not name.endswith("class_weights"):
+            differences += _config_differences(old, new, f"{name}.")
+        elif old != new:
+            differences.append(name)
+    return differences
 
 
 def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
@@ -135,17 +288,3 @@ def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float) -> torch.
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def train_from_config_file(
-    path: str, *, data: str | None = None, output_dir: str | None = None, show_progress: bool = True
-) -> TrainingResult:
-    """Load the YAML config at ``path``, apply command-line overrides and train."""
-    from ticket_classifier.training.config import load_training_config
-
-    config = load_training_config(path)
-    if data:
-        config.data.path = data
-    if output_dir:
-        config.output_dir = output_dir
-    return train(config, show_progress=show_progress)

@@ -7,7 +7,7 @@ import pytest
 
 from ticket_classifier.cli import main
 
-COMMANDS = ["demo-data", "train", "export", "build-repository", "serve", "classify", "demo"]
+COMMANDS = ["demo-data", "train", "evaluate", "export", "build-repository", "serve", "classify", "demo"]
 
 
 def run(capsys, *argv):
@@ -103,3 +103,8 @@ def test_classify_with_unreachable_server(capsys):
     port = free_port()
     code, _, error = run(capsys, "classify", "--subject", "VPN", "--url", f"127.0.0.1:{port}", "--protocol", "http")
     assert_one_line_error(code, error, f"127.0.0.1:{port}")
+
+
+def test_train_rejects_zero_max_steps(capsys):
+    code, _, error = run(capsys, "train", "--max-steps", "0")
+    assert_one_line_error(code, error, "--max-steps")

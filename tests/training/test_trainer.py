@@ -1,24 +1,123 @@
-"""Training a tiny model end to end writes a complete, loadable checkpoint."""
+"""Training end to end on tiny models: checkpoint, report, determinism, resume, freezing."""
 
+import dataclasses
 import json
 
 import pytest
+from safetensors.torch import load_file
 
+from ticket_classifier.drift_reference import read_drift_reference
+from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.training.checkpoint import REQUIRED_FILES, load_checkpoint
+from ticket_classifier.training.freezing import freeze, transformer_layers
+from ticket_classifier.training.pipeline import train
+from ticket_classifier.training.trainer import METRICS_LOG_FILENAME
 
 pytestmark = pytest.mark.slow
 
 
 def test_checkpoint_is_complete(tiny_model):
-    for name in REQUIRED_FILES:
+    for name in REQUIRED_FILES + ("metrics.json", "training_config.yaml", "train.log", METRICS_LOG_FILENAME):
         assert (tiny_model.checkpoint / name).is_file(), name
     metrics = json.loads((tiny_model.checkpoint / "metrics.json").read_text())
-    assert metrics["rows"]["train"] + metrics["rows"]["validation"] + metrics["rows"]["test"] == 480
-    assert len(metrics["history"]) == 2
+    assert sum(metrics["data"]["rows"].values()) > 400
+    assert 1 <= len(metrics["history"]) <= 2
+    assert metrics["temperature"] > 0 and metrics["peak_memory_mb"] > 0
+    assert set(metrics["test"]) == {"accuracy", "macro_f1", "weighted_f1", "ece"}
+
+
+def test_report_has_every_part(tiny_model):
+    report = tiny_model.checkpoint / "report"
+    for name in (
+        "report.md",
+        "evaluation.json",
+        "confusion_matrix.png",
+        "reliability.png",
+        "coverage.png",
+        "confident_errors.csv",
+    ):
+        assert (report / name).is_file(), name
+    text = (report / "report.md").read_text()
+    for heading in ("## Headline", "## Calibration", "## Review threshold", "## Per class", "TF-IDF"):
+        assert heading in text
+    evaluation = json.loads((report / "evaluation.json").read_text())
+    assert set(evaluation["calibration"]["ece"]) == {"validation", "test"}
+
+
+def test_metrics_log_has_steps_and_epochs(tiny_model):
+    events = [
+        json.loads(line)["event"] for line in (tiny_model.checkpoint / METRICS_LOG_FILENAME).read_text().splitlines()
+    ]
+    assert "step" in events and "epoch" in events
+
+
+def test_drift_reference_is_written(tiny_model):
+    reference = read_drift_reference(tiny_model.checkpoint / "drift_reference.json")
+    assert reference["labels"] == load_checkpoint(tiny_model.checkpoint).labels
+    assert sum(reference["category_shares"].values()) == pytest.approx(1.0)
+    assert sum(reference["confidence_shares"]) == pytest.approx(1.0)
 
 
 def test_checkpoint_matches_the_architecture(tiny_model):
     checkpoint = load_checkpoint(tiny_model.checkpoint)
-    has_token_types = "token_type_ids" in checkpoint.tokenizer.input_names
-    assert has_token_types == (tiny_model.architecture == "bert")
+    assert ("token_type_ids" in checkpoint.tokenizer.input_names) == (tiny_model.architecture == "bert")
     assert checkpoint.labels == sorted(checkpoint.labels) and len(checkpoint.labels) >= 8
+
+
+@pytest.fixture
+def quick_config(tiny_encoders, demo_csv, tmp_path, make_training_config):
+    config = make_training_config(tiny_encoders["bert"], demo_csv, tmp_path / "run")
+    config.optimization.early_stopping_patience = 5
+    config.evaluation.baseline = False
+    return config
+
+
+def test_same_seed_gives_the_same_model(quick_config, tmp_path):
+    first = train(quick_config, show_progress=False)
+    second_config = dataclasses.replace(quick_config, output_dir=str(tmp_path / "again"))
+    second = train(second_config, show_progress=False)
+    a = load_file(str(first.checkpoint_dir / "model.safetensors"))
+    b = load_file(str(second.checkpoint_dir / "model.safetensors"))
+    assert all((a[name] == b[name]).all() for name in a)
+    assert first.metrics["history"] == second.metrics["history"]
+
+
+def test_paused_run_resumes_to_the_same_model(quick_config, tmp_path):
+    straight = train(quick_config, show_progress=False)
+    parts_config = dataclasses.replace(quick_config, output_dir=str(tmp_path / "parts"))
+    paused = train(parts_config, max_steps=7, show_progress=False)
+    assert not paused.completed and paused.metrics["global_step"] == 7
+    paused = train(parts_config, resume=True, max_steps=20, show_progress=False)
+    assert not paused.completed
+    finished = train(parts_config, resume=True, show_progress=False)
+    assert finished.completed
+    a = load_file(str(straight.checkpoint_dir / "model.safetensors"))
+    b = load_file(str(finished.checkpoint_dir / "model.safetensors"))
+    assert all((a[name] == b[name]).all() for name in a)
+
+
+def test_resume_without_state_is_an_error(quick_config):
+    with pytest.raises(TicketClassifierError, match="nothing to resume"):
+        train(quick_config, resume=True, show_progress=False)
+
+
+def test_resume_with_a_changed_config_is_an_error(quick_config):
+    train(quick_config, max_steps=3, show_progress=False)
+    quick_config.optimization.learning_rate = 0.5
+    with pytest.raises(TicketClassifierError, match="config changed .*optimization.learning_rate"):
+        train(quick_config, resume=True, show_progress=False)
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+def test_freezing_embeddings_and_layers(tiny_encoders, architecture):
+    from ticket_classifier.training.encoder import load_classifier
+
+    model = load_classifier(str(tiny_encoders[architecture]), ["a", "b"])
+    frozen = freeze(model, embeddings=True, layers=1)
+    assert frozen > 0
+    assert not any(p.requires_grad for p in model.base_model.embeddings.parameters())
+    layers = transformer_layers(model)
+    assert not any(p.requires_grad for p in layers[0].parameters())
+    assert all(p.requires_grad for p in layers[1].parameters())
+    with pytest.raises(TicketClassifierError, match="only 2 layers"):
+        freeze(model, embeddings=False, layers=3)

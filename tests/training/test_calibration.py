@@ -1,0 +1,47 @@
+"""Temperature scaling and expected calibration error."""
+
+import numpy as np
+import pytest
+
+from ticket_classifier.training.calibration import expected_calibration_error, fit_temperature, reliability_bins
+from ticket_classifier.training.inference import softmax
+
+
+def overconfident_logits(seed=0, n=4000, classes=5, scale=4.0):
+    """Logits whose softmax is overconfident by a known temperature."""
+    rng = np.random.default_rng(seed)
+    true_logits = rng.normal(size=(n, classes))
+    targets = np.array([rng.choice(classes, p=row) for row in softmax(true_logits)])
+    return true_logits * scale, targets
+
+
+def test_temperature_recovers_the_overconfidence_factor():
+    logits, targets = overconfident_logits(scale=4.0)
+    assert fit_temperature(logits, targets) == pytest.approx(4.0, rel=0.1)
+
+
+def test_scaling_reduces_ece():
+    logits, targets = overconfident_logits()
+    temperature = fit_temperature(logits, targets)
+    before = expected_calibration_error(softmax(logits), targets)
+    after = expected_calibration_error(softmax(logits, temperature), targets)
+    assert after < before / 3 and after < 0.03
+
+
+def test_ece_of_perfect_and_of_worst_predictions():
+    one_hot = np.eye(3)[[0, 1, 2, 0]]
+    assert expected_calibration_error(one_hot, np.array([0, 1, 2, 0])) == pytest.approx(0.0)
+    assert expected_calibration_error(one_hot, np.array([1, 2, 0, 1])) == pytest.approx(1.0)
+
+
+def test_ece_by_hand():
+    probabilities = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.55, 0.45]])
+    targets = np.array([0, 1, 0, 0])
+    # bin of 0.95: accuracy 0.5, gap 0.45; bin of 0.55: accuracy 1.0, gap 0.45
+    assert expected_calibration_error(probabilities, targets, bins=15) == pytest.approx(0.45)
+
+
+def test_reliability_bins_count_every_example():
+    logits, targets = overconfident_logits(n=500)
+    table = reliability_bins(softmax(logits), targets, bins=15)
+    assert table["counts"].sum() == 500 and len(table["edges"]) == 16
