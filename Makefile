@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo serve test test-fast lint clean
+.PHONY: install demo serve test test-fast lint gpu-check benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ test: $(STAMP)  ## the whole suite, with a real tritonserver; fails if no test w
 
 test-fast: $(STAMP)  ## unit tests only (no server, no training)
 	$(BIN)/python -m pytest -m "not integration and not slow"
+
+benchmark-serving: $(STAMP)  ## serving variants on the demo model (run `make demo` first); table + JSON
+	$(BIN)/ticket-classifier benchmark-serving
+
+# On a machine with an NVIDIA GPU, after `make demo`: FP16 parity and throughput with onnxruntime-gpu,
+# in a separate environment (onnxruntime and onnxruntime-gpu cannot share one).
+gpu-check:
+	$(PYTHON) -m venv .venv-gpu
+	.venv-gpu/bin/python -m pip install --quiet -e ".[train]"
+	.venv-gpu/bin/python -m pip uninstall --yes --quiet onnxruntime
+	.venv-gpu/bin/python -m pip install --quiet onnxruntime-gpu
+	.venv-gpu/bin/python -m ticket_classifier.build.gpu_check --checkpoint artifacts/demo/checkpoint \
+		--onnx-dir artifacts/demo/onnx --output artifacts/benchmarks/gpu_check.json
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

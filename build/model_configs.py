@@ -27,6 +27,7 @@ POSTPROCESS = "ticket_classifier_postprocess"
 
 DEVICES = ("cpu", "gpu")
 CLASSIFIER_BACKENDS = ("python", "onnxruntime")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 TEXT_INPUTS = ("SUBJECT", "DESCRIPTION")
 CLASSIFIER_OUTPUTS = ("logits", "probabilities")
@@ -45,7 +46,9 @@ class RepositoryOptions:
     tokenizer_instances: int = 1
     top_k: int = 3
     onnx_intra_op_threads: int = 0
-    version_policy_latest: int = 1
+    version_policy_latest: int = 2
+    precision: str = "fp32"
+    length_bucketing: bool = True
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -63,6 +66,8 @@ class RepositoryOptions:
             raise ValueError("repository.max_queue_delay_microseconds must not be negative")
         if min(self.classifier_instances, self.tokenizer_instances, self.top_k, self.version_policy_latest) < 1:
             raise ValueError("repository instance counts, top_k and version_policy_latest must be at least 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"repository.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @property
     def instance_kind(self) -> str:
@@ -79,7 +84,11 @@ class RepositoryOptions:
 
 
 def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> ModelConfig:
-    """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU)."""
+    """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU).
+
+    With ``length_bucketing`` each request is padded to a fixed length bucket, so that the
+    classifier's batcher can merge requests; without it, to its own longest text.
+    """
     return ModelConfig(
         name=TOKENIZER,
         backend="python",
@@ -89,6 +98,7 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> 
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
+        parameters={"length_bucketing": "true" if options.length_bucketing else "false"},
     )
 
 
@@ -138,8 +148,14 @@ def postprocess_config(options: RepositoryOptions, num_labels: int) -> ModelConf
     )
 
 
-def ensemble_config(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> ModelConfig:
-    """The public model: the three steps chained."""
+def ensemble_config(
+    options: RepositoryOptions, input_names: Sequence[str], num_labels: int, version: int
+) -> ModelConfig:
+    """The public model: the three steps chained, all pinned to one model ``version``.
+
+    Pinning keeps a request on one version from tokenizer to labels while two versions are
+    loaded side by side during a rollout.
+    """
     outputs = postprocess_outputs(num_labels, options.top_k)
     return ModelConfig(
         name=ENSEMBLE,
@@ -152,26 +168,28 @@ def ensemble_config(options: RepositoryOptions, input_names: Sequence[str], num_
                 TOKENIZER,
                 input_map=tuple((name, name) for name in TEXT_INPUTS),
                 output_map=tuple((name, name) for name in input_names),
+                model_version=version,
             ),
             EnsembleStep(
                 CLASSIFIER,
                 input_map=tuple((name, name) for name in input_names),
                 output_map=(("probabilities", "probabilities"),),
+                model_version=version,
             ),
             EnsembleStep(
                 POSTPROCESS,
                 input_map=(("PROBABILITIES", "probabilities"),),
                 output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
+                model_version=version,
             ),
         ),
     )
 
 
-def repository_configs(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> list[ModelConfig]:
-    """All four model configurations of one repository."""
+def member_configs(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> list[ModelConfig]:
+    """The three step models' configurations."""
     return [
         tokenizer_config(options, input_names),
         classifier_config(options, input_names, num_labels),
         postprocess_config(options, num_labels),
-        ensemble_config(options, input_names, num_labels),
     ]

@@ -1,33 +1,49 @@
-"""Export a checkpoint to ONNX with temperature scaling and softmax folded into the graph.
+"""Export a checkpoint to FP32, FP16 and INT8 ONNX behind parity gates.
 
-The graph takes the tokenizer's arrays (``input_ids``, ``attention_mask`` and, for BERT-style
-encoders, ``token_type_ids``) with dynamic batch and sequence axes, and returns ``logits`` and
-``probabilities`` = softmax(logits / temperature).
+Each graph takes the tokenizer's arrays (``input_ids``, ``attention_mask`` and, for
+BERT-style encoders, ``token_type_ids``) with dynamic batch and sequence axes and returns
+``logits`` and ``probabilities`` = softmax(logits / temperature): calibration is folded into
+the graph. The FP32 graph is fused by ONNX Runtime's transformer optimizer; FP16 is the
+fused graph in half precision with FP32 inputs and outputs; INT8 is the fused FP32 graph
+dynamically quantized with the preset for this CPU. Every variant is compared with PyTorch
+on held-out real texts (:mod:`ticket_classifier.build.parity`), the results are written to
+``build_report.json`` and a variant below its gate fails the export.
 """
 
+import datetime
+import json
 import logging
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ticket_classifier.build.graph_optimization import optimize_transformer
 from ticket_classifier.build.model_configs import CLASSIFIER_OUTPUTS
+from ticket_classifier.build.parity import TOP1_AGREEMENT_GATES, compare_variant, enforce_gates
+from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu, quantize_int8
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.training.checkpoint import Checkpoint, load_checkpoint
+from ticket_classifier.training.checkpoint import Checkpoint, load_checkpoint, load_config_snapshot
 from ticket_classifier.training.inference import predict_logits, softmax
 
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
-PARITY_ATOL = 1e-4
+PRECISIONS = ("fp32", "fp16", "int8")
+BUILD_REPORT_FILENAME = "build_report.json"
+PARITY_SEED = 7
+
+
+def onnx_filename(precision: str) -> str:
+    """``model.<precision>.onnx``"""
+    return f"model.{precision}.onnx"
 
 
 class CalibratedClassifier(torch.nn.Module):
     """Wraps a sequence classifier: positional inputs in tokenizer order, logits and calibrated probabilities out."""
 
-    def __init__(self, model, input_names: Sequence[str], temperature: float) -> None:
+    def __init__(self, model, input_names, temperature: float) -> None:
         super().__init__()
         self.model = model
         self.input_names = tuple(input_names)
@@ -39,10 +55,8 @@ class CalibratedClassifier(torch.nn.Module):
         return logits, torch.softmax(logits / self.temperature, dim=-1)
 
 
-def export_onnx(checkpoint: Checkpoint, output_path: "str | Path") -> Path:
-    """Write ``checkpoint`` as an ONNX model with dynamic batch and sequence axes."""
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
+def export_raw_onnx(checkpoint: Checkpoint, output_path: Path) -> Path:
+    """The un-optimised FP32 graph straight from PyTorch (TorchScript exporter, eager attention)."""
     input_names = list(checkpoint.tokenizer.input_names)
     wrapper = CalibratedClassifier(checkpoint.model.eval(), input_names, checkpoint.temperature).eval()
     sample = checkpoint.tokenizer.encode(["Printer on floor 2 is jammed again", "VPN drops every few minutes"])
@@ -63,29 +77,102 @@ def export_onnx(checkpoint: Checkpoint, output_path: "str | Path") -> Path:
     return output_path
 
 
-def check_onnx_parity(checkpoint: Checkpoint, onnx_path: "str | Path", texts: Sequence[str]) -> float:
-    """Run ``texts`` through PyTorch and onnxruntime; fail unless probabilities agree within tolerance.
+def parity_sample(checkpoint_dir: Path, parity_data: str | None, limit: int) -> tuple[list[str], np.ndarray, str]:
+    """Held-out texts and their label indices: ``parity_data``, or the checkpoint's own test split."""
+    from ticket_classifier.labels import read_labels
+    from ticket_classifier.training.data import DataReport, load_labeled_texts, prepare_splits
+    from ticket_classifier.training.evaluation import targets_for
 
-    Returns the largest absolute probability difference.
-    """
-    import onnxruntime as ort
+    config = load_config_snapshot(checkpoint_dir)
+    if parity_data:
+        config.data.test_path = None
+        texts = load_labeled_texts(parity_data, config.data, DataReport())
+        source = parity_data
+    else:
+        if not Path(config.data.path).is_file():
+            raise TicketClassifierError(
+                f"the checkpoint's data {config.data.path} is not here; give held-out texts with --parity-data"
+            )
+        texts = prepare_splits(config.data, config.optimization.seed).test
+        source = f"test split of {config.data.path}"
+    if len(texts) > limit:
+        texts = texts.subset(np.random.default_rng(PARITY_SEED).choice(len(texts), limit, replace=False))
+    targets = targets_for(texts.labels, read_labels(checkpoint_dir), source)
+    return texts.texts, targets, f"{len(texts)} texts from the {source}"
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    expected = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
-    inputs = checkpoint.tokenizer.encode(list(texts))
-    probabilities = session.run(["probabilities"], inputs)[0]
-    difference = float(np.abs(probabilities - expected).max())
-    if difference > PARITY_ATOL or (probabilities.argmax(1) != expected.argmax(1)).any():
-        raise TicketClassifierError(
-            f"ONNX export of {checkpoint.directory} disagrees with PyTorch: max probability difference {difference:.2e}"
+
+def export_variants(
+    checkpoint_dir: "str | Path",
+    output_dir: "str | Path",
+    *,
+    precisions: tuple[str, ...] = PRECISIONS,
+    parity_data: str | None = None,
+    parity_samples: int = 1000,
+    quantization_preset: str | None = None,
+    gates: dict[str, float] | None = None,
+) -> dict:
+    """Export every requested precision into ``output_dir``, check parity, write and return the build report."""
+    unknown = [precision for precision in precisions if precision not in PRECISIONS]
+    if unknown or not precisions:
+        raise TicketClassifierError(f"precisions must be among {', '.join(PRECISIONS)}, got {', '.join(precisions)}")
+    if quantization_preset is not None and quantization_preset not in PRESETS:
+        raise TicketClassifierError(f"unknown quantization preset {quantization_preset!r} ({', '.join(PRESETS)})")
+    checkpoint_dir, output_dir = Path(checkpoint_dir), Path(output_dir)
+    checkpoint = load_checkpoint(checkpoint_dir, attn_implementation="eager")
+    texts, targets, sample_description = parity_sample(checkpoint_dir, parity_data, parity_samples)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    raw = export_raw_onnx(checkpoint, output_dir / "model.raw.onnx")
+    config = checkpoint.model.config
+    heads = getattr(config, "num_attention_heads", None) or config.n_heads
+    hidden = getattr(config, "hidden_size", None) or config.dim
+    preset = PRESETS[quantization_preset] if quantization_preset else preset_for_this_cpu()
+    fused = optimize_transformer(raw, output_dir / onnx_filename("fp32"), num_heads=heads, hidden_size=hidden)
+    if "fp16" in precisions:
+        optimize_transformer(raw, output_dir / onnx_filename("fp16"), num_heads=heads, hidden_size=hidden, fp16=True)
+    if "int8" in precisions:
+        quantize_int8(output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8"), preset)
+    raw.unlink()
+    reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
+    results = []
+    for precision in precisions:
+        result = compare_variant(
+            precision, output_dir / onnx_filename(precision), reference, checkpoint.tokenizer, texts, targets
         )
-    return difference
+        if gates and precision in gates:
+            result.update(gate=gates[precision], passed=result["top1_agreement"] >= gates[precision])
+        results.append(result)
+        log.info(
+            "%s: top-1 agreement %.4f (gate %.3f), max probability difference %.2e",
+            precision,
+            result["top1_agreement"],
+            result["gate"],
+            result["max_probability_difference"],
+        )
+    if "fp32" not in precisions:
+        (output_dir / onnx_filename("fp32")).unlink()
+    report = {
+        "checkpoint": str(checkpoint_dir.resolve()),
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "temperature": checkpoint.temperature,
+        "parity_sample": sample_description,
+        "gates": {**TOP1_AGREEMENT_GATES, **(gates or {})},
+        "fused_operators": fused,
+        "quantization_preset": preset.__dict__ if "int8" in precisions else None,
+        "variants": results,
+    }
+    report_path = output_dir / BUILD_REPORT_FILENAME
+    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    enforce_gates(results, report_path)
+    return report
 
 
-def export_checkpoint(checkpoint_dir: "str | Path", output_path: "str | Path", parity_texts: Sequence[str]) -> Path:
-    """Load a checkpoint, export it and check the export against PyTorch on ``parity_texts``."""
-    checkpoint = load_checkpoint(checkpoint_dir)
-    path = export_onnx(checkpoint, output_path)
-    difference = check_onnx_parity(checkpoint, path, parity_texts)
-    log.info("exported %s (max probability difference vs PyTorch %.1e)", path, difference)
-    return path
+def parity_table(report: dict) -> str:
+    """The build report's parity results as a plain-text table."""
+    lines = [f"{'precision':<10} {'size MB':>8} {'top-1 agree':>12} {'gate':>6} {'max |dp|':>10} {'dF1':>8}  ok"]
+    for result in report["variants"]:
+        lines.append(
+            f"{result['precision']:<10} {result['size_mb']:>8.1f} {result['top1_agreement']:>12.4f} "
+            f"{result['gate']:>6.3f} {result['max_probability_difference']:>10.2e} "
+            f"{result.get('macro_f1_difference', float('nan')):>+8.4f}  {'yes' if result['passed'] else 'NO'}"
+        )
+    return "\n".join(lines)

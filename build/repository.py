@@ -2,28 +2,36 @@
 
 Layout (``N`` is the model version)::
 
-    ticket_classifier/              config.pbtxt, N/            (ensemble)
+    ticket_classifier/              config.pbtxt (steps pinned to the active version), 1/
     ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
                                                     tokenizer.json, ticket_tokenizer.json
-    ticket_classifier_onnx/         config.pbtxt, N/model.onnx (+ model.py for the Python backend)
-    ticket_classifier_postprocess/  config.pbtxt, N/model.py, labels.json, model_info.json,
-                                                    drift_reference.json
+    ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json (+ model.py for the Python backend)
+    ticket_classifier_postprocess/  config.pbtxt, N/model.py, labels.json, model_info.json, drift_reference.json
 
 The label list is written once, into the postprocessing step. The text-joining and
 tokenization modules are copied verbatim from this package, so serving runs the code
-training ran.
+training ran. A new version is added beside the existing ones without touching the
+ensemble; :func:`activate_version` (``ticket-classifier rollout``) points the ensemble at it.
 """
 
 import datetime
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ticket_classifier import text, tokenization
-from ticket_classifier.build import model_configs
-from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
+from ticket_classifier.build.model_configs import (
+    CLASSIFIER,
+    ENSEMBLE,
+    POSTPROCESS,
+    TOKENIZER,
+    RepositoryOptions,
+    ensemble_config,
+    member_configs,
+)
+from ticket_classifier.build.onnx_export import BUILD_REPORT_FILENAME, onnx_filename
 from ticket_classifier.build.triton_models import CLASSIFIER_SOURCE, POSTPROCESS_SOURCE, TOKENIZER_SOURCE
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
@@ -32,6 +40,8 @@ from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME
 
 VENDORED_MODULES = {"ticket_text.py": Path(text.__file__), "ticket_tokenization.py": Path(tokenization.__file__)}
 MODEL_INFO_FILENAME = "model_info.json"
+MEMBERS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
+ENSEMBLE_VERSION = "1"
 
 
 @dataclass
@@ -41,46 +51,57 @@ class BuiltRepository:
     path: Path
     version: int
     model_version: str
+    activated: bool
+
+
+def versions(repository: Path, model: str = POSTPROCESS) -> list[int]:
+    """The version numbers present for ``model``, ascending."""
+    folder = repository / model
+    if not folder.is_dir():
+        return []
+    return sorted(int(entry.name) for entry in folder.iterdir() if entry.is_dir() and entry.name.isdigit())
 
 
 def next_version(repository: Path) -> int:
-    """One more than the highest version any model of the repository has (1 for a new one)."""
-    versions = [
-        int(entry.name)
-        for model in (ENSEMBLE, TOKENIZER, CLASSIFIER, POSTPROCESS)
-        if (repository / model).is_dir()
-        for entry in (repository / model).iterdir()
-        if entry.is_dir() and entry.name.isdigit()
-    ]
-    return max(versions, default=0) + 1
+    """One more than the highest version any step model has (1 for a new repository)."""
+    return max((max(versions(repository, model), default=0) for model in MEMBERS), default=0) + 1
 
 
 def build_repository(
     checkpoint_dir: "str | Path",
-    onnx_path: "str | Path",
+    onnx_dir: "str | Path",
     output_dir: "str | Path",
     options: RepositoryOptions | None = None,
     *,
     version: int | None = None,
-    precision: str = "fp32",
 ) -> BuiltRepository:
-    """Write (or add a version to) the model repository at ``output_dir``."""
+    """Add model version ``version`` (default: the next) to the repository at ``output_dir``.
+
+    A new repository gets its ensemble pointed at the version; an existing one keeps serving
+    its active version until :func:`activate_version`.
+    """
     options = options or RepositoryOptions()
-    checkpoint_dir, onnx_path, output_dir = Path(checkpoint_dir), Path(onnx_path), Path(output_dir)
+    checkpoint_dir, onnx_dir, output_dir = Path(checkpoint_dir), Path(onnx_dir), Path(output_dir)
+    onnx_path = onnx_dir / onnx_filename(options.precision)
     _require_artifacts(checkpoint_dir, onnx_path)
     ticket_tokenizer = TicketTokenizer.from_directory(checkpoint_dir)
     labels = read_labels(checkpoint_dir)
+    existing = versions(output_dir)
+    if existing and read_labels(output_dir / POSTPROCESS / str(existing[-1])) != labels:
+        raise TicketClassifierError(
+            f"the labels differ from those of version {existing[-1]} in {output_dir}; "
+            "a changed label set needs a new repository"
+        )
     version = version or next_version(output_dir)
     if version < 1:
         raise TicketClassifierError(f"model version must be at least 1, got {version}")
+    for model in MEMBERS:
+        if (output_dir / model / str(version)).exists():
+            raise TicketClassifierError(f"{output_dir / model / str(version)} already exists: choose another --version")
     input_names = list(ticket_tokenizer.input_names)
-    for config in model_configs.repository_configs(options, input_names, len(labels)):
-        model_dir = output_dir / config.name
-        version_dir = model_dir / str(version)
-        if version_dir.exists():
-            raise TicketClassifierError(f"{version_dir} already exists: choose another --version")
-        version_dir.mkdir(parents=True)
-        (model_dir / "config.pbtxt").write_text(config.render(), encoding="utf-8")
+    for config in member_configs(options, input_names, len(labels)):
+        (output_dir / config.name / str(version)).mkdir(parents=True)
+        (output_dir / config.name / "config.pbtxt").write_text(config.render(), encoding="utf-8")
 
     tokenizer_dir = output_dir / TOKENIZER / str(version)
     shutil.copyfile(TOKENIZER_SOURCE, tokenizer_dir / "model.py")
@@ -90,6 +111,8 @@ def build_repository(
 
     classifier_dir = output_dir / CLASSIFIER / str(version)
     shutil.copyfile(onnx_path, classifier_dir / "model.onnx")
+    if (onnx_dir / BUILD_REPORT_FILENAME).is_file():
+        shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
     if options.classifier_backend == "python":
         shutil.copyfile(CLASSIFIER_SOURCE, classifier_dir / "model.py")
 
@@ -98,19 +121,51 @@ def build_repository(
     write_labels(postprocess_dir, labels)
     shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-    model_version = f"{version}-{precision}-{digest[:8]}"
+    model_version = f"{version}-{options.precision}-{digest[:8]}"
     info = {
         "model_version": model_version,
         "version": version,
-        "precision": precision,
+        "precision": options.precision,
         "onnx_sha256": digest,
         "checkpoint": str(checkpoint_dir.resolve()),
         "labels": len(labels),
-        "options": options.__dict__,
+        "options": asdict(options),
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    return BuiltRepository(path=output_dir, version=version, model_version=model_version)
+    activate = not (output_dir / ENSEMBLE / "config.pbtxt").exists()
+    if activate:
+        write_ensemble(output_dir, options, version)
+    return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=activate)
+
+
+def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -> None:
+    """(Re)write the ensemble configuration with every step pinned to ``version``."""
+    for model in MEMBERS:
+        if not (repository / model / str(version)).is_dir():
+            raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
+    ticket_tokenizer = TicketTokenizer.from_directory(repository / TOKENIZER / str(version))
+    labels = read_labels(repository / POSTPROCESS / str(version))
+    config = ensemble_config(options, list(ticket_tokenizer.input_names), len(labels), version)
+    (repository / ENSEMBLE / ENSEMBLE_VERSION).mkdir(parents=True, exist_ok=True)
+    (repository / ENSEMBLE / "config.pbtxt").write_text(config.render(), encoding="utf-8")
+
+
+def active_version(repository: Path) -> int | None:
+    """The version the ensemble's steps are pinned to, or None without an ensemble."""
+    path = repository / ENSEMBLE / "config.pbtxt"
+    if not path.is_file():
+        return None
+    pinned = {int(line.split(":")[1]) for line in path.read_text().splitlines() if "model_version:" in line}
+    return pinned.pop() if len(pinned) == 1 else None
+
+
+def model_info(repository: Path, version: int) -> dict:
+    """The ``model_info.json`` of one version."""
+    path = repository / POSTPROCESS / str(version) / MODEL_INFO_FILENAME
+    if not path.is_file():
+        raise TicketClassifierError(f"version {version} is not in {repository} ({path} is missing)")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _require_artifacts(checkpoint_dir: Path, onnx_path: Path) -> None:

@@ -105,6 +105,10 @@ class TicketClassifierClient:
                 return self._client.infer(self.model_name, inputs, outputs=outputs, client_timeout=self.timeout_s)
             return self._client.infer(self.model_name, inputs, outputs=outputs, timeout=int(self.timeout_s * 1e6))
         except InferenceServerException as exc:
+            if not self.is_ready():
+                raise TicketClassifierError(
+                    f"model '{self.model_name}' is not ready on {self.url} ({self.protocol}): {_message(exc)}"
+                ) from None
             raise TicketClassifierError(f"{self.protocol} request to {self.url} failed: {_message(exc)}") from None
         except (ConnectionError, OSError) as exc:
             raise TicketClassifierError(f"cannot reach Triton at {self.url} ({self.protocol}): {exc}") from None

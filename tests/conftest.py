@@ -110,10 +110,8 @@ def tiny_encoders(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session", params=ARCHITECTURES)
 def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
     """A tiny model trained on the demo data, exported to ONNX and built into a repository."""
-    from ticket_classifier.build.onnx_export import export_checkpoint
+    from ticket_classifier.build.onnx_export import export_variants, onnx_filename
     from ticket_classifier.build.repository import build_repository
-    from ticket_classifier.samples import SAMPLE_TICKETS
-    from ticket_classifier.text import join_ticket_text
     from ticket_classifier.training.pipeline import train
 
     architecture = request.param
@@ -121,11 +119,9 @@ def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
     result = train(
         tiny_training_config(tiny_encoders[architecture], demo_csv, root / "checkpoint"), show_progress=False
     )
-    onnx = export_checkpoint(
-        result.checkpoint_dir, root / "model.fp32.onnx", [join_ticket_text(t) for t in SAMPLE_TICKETS]
-    )
-    built = build_repository(result.checkpoint_dir, onnx, root / "model_repository")
-    return TinyModel(architecture, result.checkpoint_dir, onnx, built.path)
+    export_variants(result.checkpoint_dir, root / "onnx", precisions=("fp32",))
+    built = build_repository(result.checkpoint_dir, root / "onnx", root / "model_repository")
+    return TinyModel(architecture, result.checkpoint_dir, root / "onnx" / onnx_filename("fp32"), built.path)
 
 
 @pytest.fixture(scope="session")

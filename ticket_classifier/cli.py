@@ -8,6 +8,7 @@ on stderr and exit code 1.
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -70,13 +71,21 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from ticket_classifier.build.onnx_export import export_checkpoint
-    from ticket_classifier.samples import SAMPLE_TICKETS
-    from ticket_classifier.text import join_ticket_text
+    from ticket_classifier.build.onnx_export import BUILD_REPORT_FILENAME, export_variants, parity_table
 
-    texts = [join_ticket_text(ticket) for ticket in SAMPLE_TICKETS]
-    path = export_checkpoint(args.checkpoint, args.output, texts)
-    print(f"ONNX model written to {path}")
+    if args.parity_samples < 1:
+        raise TicketClassifierError("--parity-samples must be at least 1")
+    precisions = tuple(part.strip() for part in args.precisions.split(",") if part.strip())
+    report = export_variants(
+        args.checkpoint,
+        args.output_dir,
+        precisions=precisions,
+        parity_data=args.parity_data,
+        parity_samples=args.parity_samples,
+        quantization_preset=args.quantization_preset,
+    )
+    print(parity_table(report))
+    print(f"ONNX models and {BUILD_REPORT_FILENAME} written to {args.output_dir}")
 
 
 def _build_repository(args: argparse.Namespace) -> None:
@@ -84,12 +93,56 @@ def _build_repository(args: argparse.Namespace) -> None:
     from ticket_classifier.production import load_production_config
 
     options = load_production_config(args.config).repository
-    for name in ("device", "classifier_backend", "max_batch_size"):
+    for name in ("device", "classifier_backend", "max_batch_size", "precision"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     options.__post_init__()
-    built = build_repository(args.checkpoint, args.onnx, args.output, options, version=args.version)
+    built = build_repository(args.checkpoint, args.onnx_dir, args.output, options, version=args.version)
     print(f"model repository {built.path}: version {built.version} ({built.model_version})")
+
+
+def _rollout(args: argparse.Namespace) -> None:
+    from ticket_classifier.build.rollout import rollout
+
+    result = rollout(args.model_repository, args.version, args.url)
+    print(f"ticket_classifier now serves version {result['active']} (was {result['previous']})")
+
+
+def _benchmark_serving(args: argparse.Namespace) -> None:
+    import csv
+    import platform
+
+    from ticket_classifier.build.serving_benchmark import format_rows, run_benchmark, write_results
+
+    fields = [field.strip() for field in args.text_fields.split(",") if field.strip()]
+    if len(fields) not in (1, 2):
+        raise TicketClassifierError("--text-fields takes one or two column names (subject,description)")
+    try:
+        concurrencies = [int(part) for part in args.concurrency.split(",")]
+    except ValueError:
+        raise TicketClassifierError(
+            f"--concurrency must be comma-separated integers, got {args.concurrency!r}"
+        ) from None
+    if min(concurrencies) < 1 or args.requests < 1:
+        raise TicketClassifierError("--concurrency levels and --requests must be at least 1")
+    try:
+        with open(args.data, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise TicketClassifierError(f"data file not found: {args.data}") from None
+    missing = [field for field in fields if rows and field not in rows[0]]
+    if not rows or missing:
+        raise TicketClassifierError(f"{args.data} has no rows or lacks column(s) {', '.join(missing)}")
+    tickets = [("", row[fields[0]]) if len(fields) == 1 else (row[fields[0]], row[fields[1]]) for row in rows]
+    variants = [variant.strip() for variant in args.variants.split(",") if variant.strip()]
+    results = run_benchmark(
+        args.checkpoint, args.onnx_dir, tickets, variants=variants, concurrencies=concurrencies, requests=args.requests
+    )
+    context = {"command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+    path = write_results(args.output, results, context)
+    print()
+    print(format_rows(results))
+    print(f"written to {path}")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -148,14 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--review-threshold", type=float, help="confidence below which tickets go to review")
     command.set_defaults(handler=_evaluate)
 
-    command = commands.add_parser("export", help="export a checkpoint to ONNX and check it against PyTorch")
+    command = commands.add_parser("export", help="export FP32/FP16/INT8 ONNX behind parity gates against PyTorch")
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
-    command.add_argument("--output", default="artifacts/onnx/model.fp32.onnx", help="ONNX file to write")
+    command.add_argument(
+        "--output-dir", default="artifacts/onnx", help="folder for model.<precision>.onnx and the report"
+    )
+    command.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated (default fp32,fp16,int8)")
+    command.add_argument("--parity-data", help="labelled held-out file for the parity gates (default: the test split)")
+    command.add_argument("--parity-samples", type=int, default=1000, help="texts compared (default 1000)")
+    command.add_argument(
+        "--quantization-preset", choices=["avx512_vnni", "avx512", "avx2", "arm64"], help="default: this CPU's"
+    )
     command.set_defaults(handler=_export)
 
     command = commands.add_parser("build-repository", help="write the Triton model repository")
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
-    command.add_argument("--onnx", default="artifacts/onnx/model.fp32.onnx", help="exported ONNX model")
+    command.add_argument("--onnx-dir", default="artifacts/onnx", help="folder written by 'export'")
+    command.add_argument("--precision", choices=["fp32", "fp16", "int8"], help="which exported model to serve")
     command.add_argument("--output", default="model_repository", help="repository folder")
     command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML")
     command.add_argument("--version", type=int, help="model version number (default: next free)")
@@ -167,6 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--max-batch-size", type=int, help="max_batch_size of every model")
     command.set_defaults(handler=_build_repository)
+
+    command = commands.add_parser("rollout", help="switch a running server to another model version")
+    command.add_argument("--model-repository", default="model_repository", help="repository folder")
+    command.add_argument("--version", type=int, required=True, help="version to activate (must be built)")
+    command.add_argument("--url", default="localhost:8000", help="the server's HTTP address (default localhost:8000)")
+    command.set_defaults(handler=_rollout)
+
+    command = commands.add_parser(
+        "benchmark-serving", help="compare repository variants on a real tritonserver (table + JSON)"
+    )
+    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
+    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
+    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
+    command.add_argument("--text-fields", default="subject,description", help="subject and description columns")
+    command.add_argument("--variants", default="fp32,fp32-no-buckets,int8", help="comma-separated variants")
+    command.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
+    command.add_argument("--requests", type=int, default=300, help="requests per level (default 300)")
+    command.add_argument("--output", default="artifacts/benchmarks/serving.json", help="JSON result file")
+    command.set_defaults(handler=_benchmark_serving)
 
     command = commands.add_parser("serve", help="run tritonserver on the repository in the foreground")
     command.add_argument("--model-repository", default="model_repository", help="repository folder")

@@ -14,7 +14,6 @@ from pathlib import Path
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.samples import SAMPLE_TICKETS
-from ticket_classifier.text import join_ticket_text
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ REPOSITORY = Path("model_repository")
 
 def run_demo(*, rows: int, config: str, production_config: str) -> None:
     """Run every stage of the demo in order, timing each."""
-    from ticket_classifier.build.onnx_export import export_checkpoint
+    from ticket_classifier.build.onnx_export import export_variants, parity_table
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.production import load_production_config
     from ticket_classifier.training.demo_data import write_demo_csv
@@ -40,14 +39,18 @@ def run_demo(*, rows: int, config: str, production_config: str) -> None:
         timings,
         lambda: train_from_config_file(config, data=str(DATA_PATH), output_dir=str(ARTIFACTS / "checkpoint")),
     )
-    onnx_path = ARTIFACTS / "onnx" / "model.fp32.onnx"
-    texts = [join_ticket_text(ticket) for ticket in SAMPLE_TICKETS]
-    _stage("3/5 ONNX export", timings, lambda: export_checkpoint(result.checkpoint_dir, onnx_path, texts))
+    onnx_dir = ARTIFACTS / "onnx"
+    report = _stage(
+        "3/5 ONNX export (FP32, FP16, INT8) and parity gates",
+        timings,
+        lambda: export_variants(result.checkpoint_dir, onnx_dir),
+    )
+    print(parity_table(report))
     _clear_generated_models(REPOSITORY)
     built = _stage(
         "4/5 model repository",
         timings,
-        lambda: build_repository(result.checkpoint_dir, onnx_path, REPOSITORY, production.repository),
+        lambda: build_repository(result.checkpoint_dir, onnx_dir, REPOSITORY, production.repository),
     )
     predictions = _stage("5/5 serve and classify", timings, lambda: _serve_and_classify(production))
     print()

@@ -10,7 +10,6 @@ stops it with SIGINT, which lets Triton release its shared-memory regions.
 
 import dataclasses
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -20,12 +19,11 @@ import sys
 import sysconfig
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.triton_admin import TritonAdmin
 
 SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
 _LOG_TAIL_LINES = 15
@@ -226,23 +224,29 @@ class TritonServer:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
-    def wait_until_ready(self, timeout_s: float | None = None) -> None:
-        """Block until the server and every model are ready; fail with the reason otherwise."""
-        deadline = time.monotonic() + (timeout_s or self.config.startup_timeout_s)
+    def wait_until_settled(self, timeout_s: float | None = None) -> dict[str, str]:
+        """Block until the server is live and every model is ready or has failed; returns the failures."""
+        timeout_s = timeout_s or self.config.startup_timeout_s
+        deadline = time.monotonic() + timeout_s
+        admin = self.admin
         while time.monotonic() < deadline:
             self._fail_if_exited()
-            if self.is_live():
-                failed = self.failed_models()
+            if admin.is_live():
+                if admin.is_ready():
+                    return {}
+                failed = admin.failed_models()
                 if failed:
-                    reasons = "; ".join(f"model '{name}' failed to load: {why}" for name, why in failed.items())
-                    raise TicketClassifierError(reasons)
-                if self.is_ready():
-                    return
+                    return failed
             time.sleep(0.25)
         raise TicketClassifierError(
-            f"tritonserver was not ready after {timeout_s or self.config.startup_timeout_s:.0f} s; "
-            f"last log lines:\n{self.log_tail()}"
+            f"tritonserver was not ready after {timeout_s:.0f} s; last log lines:\n{self.log_tail()}"
         )
+
+    def wait_until_ready(self, timeout_s: float | None = None) -> None:
+        """Block until the server and every model are ready; fail naming each model that did not load."""
+        failed = self.wait_until_settled(timeout_s)
+        if failed:
+            raise TicketClassifierError(describe_failures(failed))
 
     def _fail_if_exited(self) -> None:
         """Raise with the log tail when the server process has ended."""
@@ -251,44 +255,10 @@ class TritonServer:
                 f"tritonserver exited with code {self.process.returncode}; last log lines:\n{self.log_tail()}"
             )
 
-    def is_live(self) -> bool:
-        """True when the server answers its liveness endpoint."""
-        return self._http_status("GET", "/v2/health/live") == 200
-
-    def is_ready(self) -> bool:
-        """True when the server and (strict readiness) all its models are ready."""
-        return self._http_status("GET", "/v2/health/ready") == 200
-
-    def model_states(self) -> list[dict]:
-        """The repository index: name, version, state and reason of each model."""
-        try:
-            with urllib.request.urlopen(
-                urllib.request.Request(f"http://{self.http_url}/v2/repository/index", data=b"{}", method="POST"),
-                timeout=5,
-            ) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError):
-            return []
-
-    def failed_models(self) -> dict[str, str]:
-        """Models that ended up unavailable, with Triton's reason."""
-        return {
-            entry["name"]: entry.get("reason", "unknown reason")
-            for entry in self.model_states()
-            if entry.get("state") == "UNAVAILABLE" and entry.get("reason")
-        }
-
-    def _http_status(self, method: str, path: str) -> int | None:
-        """HTTP status of a request to the server, or None when it does not answer."""
-        try:
-            with urllib.request.urlopen(
-                urllib.request.Request(f"http://{self.http_url}{path}", method=method), timeout=2
-            ) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except (urllib.error.URLError, OSError):
-            return None
+    @property
+    def admin(self) -> TritonAdmin:
+        """Health checks and model control of this server."""
+        return TritonAdmin(self.http_url)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last lines of the server log."""
@@ -319,6 +289,11 @@ class TritonServer:
             Path("/dev/shm", name).unlink(missing_ok=True)
 
 
+def describe_failures(failed: dict[str, str]) -> str:
+    """One line naming every model that failed to load, with Triton's reason."""
+    return "; ".join(f"model '{name}' failed to load: {reason.splitlines()[0]}" for name, reason in failed.items())
+
+
 def _link_python_backend(installation: TritonInstallation, target: Path) -> None:
     """Lay out ``backends/python`` with links to the wheel's backend and the stub for this Python."""
     target.mkdir(parents=True)
@@ -338,7 +313,11 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def serve_forever(model_repository: "str | os.PathLike[str]", config: ServerConfig | None = None) -> None:
-    """Run the server in the foreground until Ctrl-C or SIGTERM, then stop it cleanly."""
+    """Run the server in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
+
+    A model that fails to load does not stop the server: it keeps answering liveness (not
+    readiness), and the failure is printed with Triton's reason.
+    """
     server = TritonServer(model_repository, config)
     stop_requested = []
 
@@ -347,12 +326,16 @@ def serve_forever(model_repository: "str | os.PathLike[str]", config: ServerConf
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
+        server.start(wait=False)
+        failed = server.wait_until_settled()
+        state = "ready" if not failed else "DEGRADED (live, not ready)"
         print(
-            f"tritonserver ready: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics {server.metrics_url}\n"
+            f"tritonserver {state}: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics {server.metrics_url}\n"
             f"models from {server.model_repository}; Ctrl-C stops it",
             flush=True,
         )
+        if failed:
+            print(f"error: {describe_failures(failed)}", file=sys.stderr, flush=True)
         while not stop_requested:
             server._fail_if_exited()
             time.sleep(0.5)

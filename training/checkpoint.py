@@ -79,14 +79,17 @@ def check_checkpoint(directory: "str | Path") -> Path:
     return directory
 
 
-def load_checkpoint(directory: "str | Path") -> Checkpoint:
-    """Load a checkpoint written by :func:`save_checkpoint` (model in eval mode)."""
+def load_checkpoint(directory: "str | Path", **model_options) -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (model in eval mode).
+
+    ``model_options`` go to ``from_pretrained`` (for example ``attn_implementation="eager"``).
+    """
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     directory = check_checkpoint(directory)
-    model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(directory, **model_options).eval()
     calibration = json.loads((directory / CALIBRATION_FILENAME).read_text())
     return Checkpoint(
         model=model,

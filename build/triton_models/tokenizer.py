@@ -23,6 +23,8 @@ class TritonPythonModel:
             output["name"]: pb_utils.triton_string_to_numpy(output["data_type"]) for output in config["output"]
         }
         self.input_names = [entry["name"] for entry in config["input"]]
+        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        self.bucketed = parameters.get("length_bucketing", "true") == "true"
 
     def execute(self, requests):
         """Tokenize every request of the batch in one pass; a bad request gets its own error."""
@@ -34,7 +36,7 @@ class TritonPythonModel:
                 positions.append(position)
             except ValueError as exc:
                 responses[position] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
-        for position, arrays in zip(positions, self.tokenizer.encode_groups(groups)):
+        for position, arrays in zip(positions, self.tokenizer.encode_groups(groups, bucketed=self.bucketed)):
             tensors = [pb_utils.Tensor(name, arrays[name].astype(dtype)) for name, dtype in self.output_dtypes.items()]
             responses[position] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ticket_classifier.build.model_configs import RepositoryOptions, repository_configs
+from ticket_classifier.build.model_configs import RepositoryOptions, ensemble_config, member_configs
 from ticket_classifier.build.pbtxt import ModelConfig, TensorConfig
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -26,7 +26,8 @@ VARIANTS = {
             max_queue_delay_microseconds=500,
             preferred_batch_sizes=[16, 32],
             classifier_instances=2,
-            version_policy_latest=2,
+            version_policy_latest=3,
+            precision="fp16",
         ),
         DISTILBERT_INPUTS,
     ),
@@ -36,7 +37,8 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_generated_configs_match_golden_text(variant):
     options, input_names = VARIANTS[variant]
-    for config in repository_configs(options, input_names, num_labels=8):
+    configs = member_configs(options, input_names, num_labels=8) + [ensemble_config(options, input_names, 8, version=3)]
+    for config in configs:
         golden = GOLDEN / variant / f"{config.name}.pbtxt"
         text = config.render()
         if os.environ.get("UPDATE_GOLDEN"):
@@ -64,6 +66,7 @@ def test_strings_are_escaped():
         (dict(preferred_batch_sizes=[128]), "preferred_batch_sizes"),
         (dict(max_queue_delay_microseconds=-1), "must not be negative"),
         (dict(top_k=0), "at least 1"),
+        (dict(precision="int4"), "repository.precision"),
     ],
 )
 def test_bad_options_are_rejected(options, message):

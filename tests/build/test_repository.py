@@ -7,20 +7,27 @@ import pytest
 
 from ticket_classifier import text, tokenization
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
-from ticket_classifier.build.repository import build_repository, next_version
+from ticket_classifier.build.repository import active_version, build_repository, next_version
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.labels import read_labels
+from ticket_classifier.labels import read_labels, write_labels
 
 
 def test_layout_and_single_label_list(tiny_model):
     repository = tiny_model.repository
-    for model in (ENSEMBLE, TOKENIZER, CLASSIFIER, POSTPROCESS):
+    for model in (TOKENIZER, CLASSIFIER, POSTPROCESS):
         assert (repository / model / "config.pbtxt").is_file()
         assert (repository / model / "1").is_dir()
+    assert (repository / ENSEMBLE / "config.pbtxt").is_file()
     assert (repository / CLASSIFIER / "1" / "model.onnx").is_file()
+    assert (repository / CLASSIFIER / "1" / "build_report.json").is_file()
     label_files = sorted(path.relative_to(repository) for path in repository.rglob("labels.json"))
     assert [str(path) for path in label_files] == [f"{POSTPROCESS}/1/labels.json"]
     assert read_labels(repository / POSTPROCESS / "1") == read_labels(tiny_model.checkpoint)
+
+
+def test_drift_reference_travels_with_the_model_version(tiny_model):
+    served = tiny_model.repository / POSTPROCESS / "1" / "drift_reference.json"
+    assert served.read_bytes() == (tiny_model.checkpoint / "drift_reference.json").read_bytes()
 
 
 def test_serving_runs_the_training_preprocessing_verbatim(tiny_model):
@@ -34,27 +41,47 @@ def test_model_version_names_precision_and_digest(tiny_model):
     assert info["model_version"] == f"1-fp32-{info['onnx_sha256'][:8]}"
 
 
-def test_next_version_is_added_beside_the_first(tiny_model, tmp_path):
+def test_new_version_is_added_beside_the_active_one(tiny_model, tmp_path):
     repository = tmp_path / "repo"
-    first = build_repository(tiny_model.checkpoint, tiny_model.onnx, repository)
-    second = build_repository(tiny_model.checkpoint, tiny_model.onnx, repository)
+    onnx_dir = tiny_model.onnx.parent
+    first = build_repository(tiny_model.checkpoint, onnx_dir, repository)
+    second = build_repository(tiny_model.checkpoint, onnx_dir, repository)
     assert (first.version, second.version) == (1, 2)
+    assert first.activated and not second.activated
+    assert active_version(repository) == 1
     assert next_version(repository) == 3
     with pytest.raises(TicketClassifierError, match="already exists"):
-        build_repository(tiny_model.checkpoint, tiny_model.onnx, repository, version=2)
+        build_repository(tiny_model.checkpoint, onnx_dir, repository, version=2)
+
+
+def test_changed_labels_need_a_new_repository(tiny_model, tmp_path):
+    repository = tmp_path / "repo"
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model.checkpoint, checkpoint)
+    write_labels(checkpoint, [f"x{i}" for i in range(8)])
+    with pytest.raises(TicketClassifierError, match="labels differ from those of version 1"):
+        build_repository(checkpoint, tiny_model.onnx.parent, repository)
 
 
 def test_native_onnxruntime_variant_has_no_python_model(tiny_model, tmp_path):
     options = RepositoryOptions(device="gpu", classifier_backend="onnxruntime")
-    build_repository(tiny_model.checkpoint, tiny_model.onnx, tmp_path / "repo", options)
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", options)
     assert not (tmp_path / "repo" / CLASSIFIER / "1" / "model.py").exists()
     assert 'platform: "onnxruntime_onnx"' in (tmp_path / "repo" / CLASSIFIER / "config.pbtxt").read_text()
 
 
-def test_missing_onnx_model(tiny_model, tmp_path):
-    with pytest.raises(TicketClassifierError, match="ONNX model not found"):
-        build_repository(tiny_model.checkpoint, tmp_path / "absent.onnx", tmp_path / "repo")
+def test_missing_precision_is_named(tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match=r"ONNX model not found: .*model.int8.onnx"):
+        build_repository(
+            tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", RepositoryOptions(precision="int8")
+        )
     assert not (tmp_path / "repo").exists()
+
+
+def test_missing_onnx_folder(tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match="ONNX model not found"):
+        build_repository(tiny_model.checkpoint, tmp_path / "absent", tmp_path / "repo")
 
 
 def test_incomplete_checkpoint_names_the_missing_file(tiny_model, tmp_path):
@@ -62,9 +89,9 @@ def test_incomplete_checkpoint_names_the_missing_file(tiny_model, tmp_path):
     shutil.copytree(tiny_model.checkpoint, checkpoint)
     (checkpoint / "labels.json").unlink()
     with pytest.raises(TicketClassifierError, match="labels.json is missing"):
-        build_repository(checkpoint, tiny_model.onnx, tmp_path / "repo")
+        build_repository(checkpoint, tiny_model.onnx.parent, tmp_path / "repo")
 
 
 def test_missing_checkpoint_folder(tiny_model, tmp_path):
     with pytest.raises(TicketClassifierError, match="checkpoint folder not found"):
-        build_repository(tmp_path / "nothing", tiny_model.onnx, tmp_path / "repo")
+        build_repository(tmp_path / "nothing", tiny_model.onnx.parent, tmp_path / "repo")

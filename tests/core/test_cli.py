@@ -7,7 +7,7 @@ import pytest
 
 from ticket_classifier.cli import main
 
-COMMANDS = ["demo-data", "train", "evaluate", "export", "build-repository", "serve", "classify", "demo"]
+COMMANDS = ["demo-data", "train", "evaluate", "export", "build-repository", "rollout", "serve", "classify", "demo"]
 
 
 def run(capsys, *argv):
@@ -78,12 +78,12 @@ def test_build_repository_with_missing_onnx(tiny_model, tmp_path, capsys):
         "build-repository",
         "--checkpoint",
         str(tiny_model.checkpoint),
-        "--onnx",
-        str(tmp_path / "missing.onnx"),
+        "--onnx-dir",
+        str(tmp_path / "missing"),
         "--output",
         str(tmp_path / "repo"),
     )
-    assert_one_line_error(code, error, "ONNX model not found", "missing.onnx")
+    assert_one_line_error(code, error, "ONNX model not found", "model.fp32.onnx")
     assert not (tmp_path / "repo").exists()
 
 
@@ -108,3 +108,37 @@ def test_classify_with_unreachable_server(capsys):
 def test_train_rejects_zero_max_steps(capsys):
     code, _, error = run(capsys, "train", "--max-steps", "0")
     assert_one_line_error(code, error, "--max-steps")
+
+
+def test_export_rejects_an_unknown_precision(tiny_model, tmp_path, capsys):
+    code, _, error = run(
+        capsys,
+        "export",
+        "--checkpoint",
+        str(tiny_model.checkpoint),
+        "--output-dir",
+        str(tmp_path),
+        "--precisions",
+        "fp8",
+    )
+    assert_one_line_error(code, error, "precisions must be among fp32, fp16, int8")
+
+
+def test_export_rejects_zero_parity_samples(capsys):
+    code, _, error = run(capsys, "export", "--parity-samples", "0")
+    assert_one_line_error(code, error, "--parity-samples")
+
+
+def test_rollout_without_a_server(tiny_model, capsys):
+    from ticket_classifier.server import free_port
+
+    url = f"127.0.0.1:{free_port()}"
+    code, _, error = run(
+        capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "1", "--url", url
+    )
+    assert_one_line_error(code, error, f"no Triton server answers at {url}")
+
+
+def test_rollout_of_a_missing_version(tiny_model, capsys):
+    code, _, error = run(capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "9")
+    assert_one_line_error(code, error, "version 9 of ticket_classifier_tokenizer is not in")
