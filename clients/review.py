@@ -1,7 +1,22 @@
-"""When a prediction must be looked at by a person: the review policy."""
+"""When a prediction must be looked at by a person: the review policy.
+
+Four rules, each adding a reason (a ticket needs review when any rule fires):
+
+* **confidence**: the top-1 probability is below the category's threshold
+  (``category_thresholds``) or, for categories without one, ``confidence_threshold``;
+* **margin**: top-1 minus top-2 probability is below ``margin_threshold``; an exact tie for
+  the top place always needs review, whatever the margin threshold;
+* **critical**: a critical category's probability reaches its own, low threshold
+  (``critical_categories``) while it is *not* the top-1 prediction, so that, say, a
+  possible security incident is never silently routed elsewhere;
+* the scores must be finite probabilities: NaN or an empty score map is an error, never a
+  silent decision.
+"""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ticket_classifier.errors import TicketClassifierError
 
 
 @dataclass
@@ -9,19 +24,47 @@ class ReviewPolicy:
     """The ``review`` section of ``configs/production.yaml``."""
 
     confidence_threshold: float = 0.6
+    category_thresholds: dict[str, float] = field(default_factory=dict)
+    critical_categories: dict[str, float] = field(default_factory=dict)
+    margin_threshold: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.confidence_threshold <= 1.0:
-            raise ValueError(f"review.confidence_threshold must lie in [0, 1], got {self.confidence_threshold}")
+        values = {"confidence_threshold": self.confidence_threshold, "margin_threshold": self.margin_threshold}
+        values.update({f"category_thresholds.{k}": v for k, v in self.category_thresholds.items()})
+        values.update({f"critical_categories.{k}": v for k, v in self.critical_categories.items()})
+        for name, value in values.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"review.{name} must lie in [0, 1], got {value}")
+
+    def check_labels(self, labels: list[str]) -> None:
+        """Fail, naming them, when the policy mentions categories the model does not have."""
+        unknown = sorted((set(self.category_thresholds) | set(self.critical_categories)) - set(labels))
+        if unknown:
+            raise TicketClassifierError(
+                f"the review policy names categories the model does not know: {', '.join(unknown)} "
+                f"(model categories: {', '.join(labels)})"
+            )
 
     def decide(self, scores: dict[str, float]) -> tuple[bool, list[str]]:
         """``(requires_review, reasons)`` for one ticket's label probabilities."""
         if not scores:
-            raise ValueError("cannot decide on review without scores")
-        if any(math.isnan(score) for score in scores.values()):
-            raise ValueError("scores contain NaN")
-        category, confidence = max(scores.items(), key=lambda item: item[1])
+            raise TicketClassifierError("cannot decide on review without scores")
+        bad = [label for label, score in scores.items() if not math.isfinite(score)]
+        if bad:
+            raise TicketClassifierError(f"scores are not finite numbers for: {', '.join(sorted(bad))}")
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        category, confidence = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         reasons = []
-        if confidence < self.confidence_threshold:
-            reasons.append(f"confidence {confidence:.2f} below threshold {self.confidence_threshold:.2f}")
+        threshold = self.category_thresholds.get(category, self.confidence_threshold)
+        if confidence < threshold:
+            reasons.append(f"confidence {confidence:.2f} below the {category} threshold {threshold:.2f}")
+        if len(ranked) > 1 and confidence == runner_up:
+            reasons.append(f"tie between {category} and {ranked[1][0]} at {confidence:.2f}")
+        elif len(ranked) > 1 and confidence - runner_up < self.margin_threshold:
+            reasons.append(f"margin {confidence - runner_up:.2f} to {ranked[1][0]} below {self.margin_threshold:.2f}")
+        for critical, minimum in sorted(self.critical_categories.items()):
+            probability = scores.get(critical, 0.0)
+            if critical != category and probability >= minimum:
+                reasons.append(f"critical category {critical} at {probability:.2f} (flag from {minimum:.2f})")
         return bool(reasons), reasons

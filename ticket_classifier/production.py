@@ -3,18 +3,10 @@
 from dataclasses import dataclass, field
 
 from ticket_classifier.build.model_configs import RepositoryOptions
+from ticket_classifier.clients.protocol import ClientSettings
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.config import load_config
 from ticket_classifier.server import ServerConfig
-
-
-@dataclass
-class ClientSettings:
-    """Where clients find the server by default."""
-
-    grpc_url: str = "localhost:8001"
-    http_url: str = "localhost:8000"
-    timeout_s: float = 10.0
 
 
 @dataclass

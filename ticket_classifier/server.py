@@ -42,12 +42,17 @@ class ServerConfig:
     shutdown_timeout_s: float = 60.0
     python_shm_default_byte_size: int = 4 * 1024 * 1024
     log_verbose: int = 0
+    grpc_tls_certificate: str | None = None
+    grpc_tls_private_key: str | None = None
+    grpc_tls_client_ca: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("http_port", "grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ValueError(f"server.{name} must be between 0 and 65535, got {port}")
+        if (self.grpc_tls_certificate is None) != (self.grpc_tls_private_key is None):
+            raise ValueError("server.grpc_tls_certificate and server.grpc_tls_private_key go together")
         if self.model_control_mode not in ("none", "explicit", "poll"):
             raise ValueError(
                 f"server.model_control_mode must be none, explicit or poll, got {self.model_control_mode!r}"
@@ -211,6 +216,14 @@ class TritonServer:
         ]
         if config.model_control_mode == "explicit":
             command.append("--load-model=*")
+        if config.grpc_tls_certificate:
+            command += [
+                "--grpc-use-ssl=true",
+                f"--grpc-server-cert={config.grpc_tls_certificate}",
+                f"--grpc-server-key={config.grpc_tls_private_key}",
+            ]
+            if config.grpc_tls_client_ca:
+                command += ["--grpc-use-ssl-mutual=true", f"--grpc-root-cert={config.grpc_tls_client_ca}"]
         return command
 
     @staticmethod

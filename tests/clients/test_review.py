@@ -1,0 +1,84 @@
+"""The review policy on hand-built probability vectors."""
+
+import math
+
+import pytest
+
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.errors import TicketClassifierError
+
+
+def test_confident_prediction_needs_no_review():
+    assert ReviewPolicy().decide({"Network": 0.9, "Access": 0.06, "Security": 0.04}) == (False, [])
+
+
+def test_low_confidence_needs_review():
+    needs, reasons = ReviewPolicy(confidence_threshold=0.6).decide({"Network": 0.5, "Access": 0.3, "Email": 0.2})
+    assert needs and reasons == ["confidence 0.50 below the Network threshold 0.60"]
+
+
+def test_per_category_threshold_overrides_the_global_one():
+    policy = ReviewPolicy(confidence_threshold=0.6, category_thresholds={"Database": 0.9})
+    assert policy.decide({"Database": 0.85, "Software": 0.15})[0]
+    assert not policy.decide({"Network": 0.85, "Software": 0.15})[0]  # a category the policy does not name
+
+
+def test_critical_category_is_flagged_when_not_top_1():
+    policy = ReviewPolicy(critical_categories={"Security": 0.15})
+    needs, reasons = policy.decide({"Email": 0.8, "Security": 0.18, "Access": 0.02})
+    assert needs and reasons == ["critical category Security at 0.18 (flag from 0.15)"]
+    assert not policy.decide({"Email": 0.9, "Security": 0.08, "Access": 0.02})[0]
+    assert not policy.decide({"Security": 0.95, "Email": 0.05})[0]  # top-1 itself: routed as Security
+
+
+def test_margin_rule():
+    policy = ReviewPolicy(confidence_threshold=0.3, margin_threshold=0.1)
+    needs, reasons = policy.decide({"Network": 0.48, "Access": 0.42, "Email": 0.10})
+    assert needs and reasons == ["margin 0.06 to Access below 0.10"]
+
+
+def test_tie_for_the_top_place_always_needs_review():
+    needs, reasons = ReviewPolicy(confidence_threshold=0.3).decide({"Network": 0.45, "Access": 0.45, "Email": 0.1})
+    assert needs and reasons == ["tie between Access and Network at 0.45"]
+
+
+def test_all_equal_scores():
+    needs, reasons = ReviewPolicy().decide({label: 0.25 for label in ("A", "B", "C", "D")})
+    assert needs
+    assert reasons[0].startswith("confidence 0.25 below") and reasons[1] == "tie between A and B at 0.25"
+
+
+def test_several_reasons_are_all_given():
+    policy = ReviewPolicy(confidence_threshold=0.6, margin_threshold=0.2, critical_categories={"Security": 0.1})
+    needs, reasons = policy.decide({"Email": 0.5, "Security": 0.4, "Access": 0.1})
+    assert needs and len(reasons) == 3
+
+
+def test_single_label_model():
+    assert ReviewPolicy().decide({"Only": 1.0}) == (False, [])
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_scores_are_an_error(bad):
+    with pytest.raises(TicketClassifierError, match="not finite numbers for: Access"):
+        ReviewPolicy().decide({"Network": 0.5, "Access": bad})
+
+
+def test_empty_scores_are_an_error():
+    with pytest.raises(TicketClassifierError, match="without scores"):
+        ReviewPolicy().decide({})
+
+
+def test_policy_naming_unknown_categories_is_rejected():
+    policy = ReviewPolicy(category_thresholds={"Databse": 0.7}, critical_categories={"Security": 0.1})
+    with pytest.raises(TicketClassifierError, match="does not know: Databse"):
+        policy.check_labels(["Database", "Security"])
+    policy.check_labels(["Databse", "Security"])
+
+
+@pytest.mark.parametrize(
+    "options", [dict(confidence_threshold=1.5), dict(margin_threshold=-0.1), dict(critical_categories={"S": 2.0})]
+)
+def test_thresholds_outside_zero_one_are_rejected(options):
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        ReviewPolicy(**options)
