@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ticket_classifier.build.onnx_export import PRECISIONS, onnx_filename, parity_sample
+from ticket_classifier.build.layout import onnx_filename
+from ticket_classifier.build.model_configs import PRECISIONS
+from ticket_classifier.build.onnx_export import parity_sample
 from ticket_classifier.build.parity import TOP1_AGREEMENT_GATES
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.training.checkpoint import load_checkpoint

@@ -5,7 +5,8 @@
     SUBJECT, DESCRIPTION --tokenizer--> input_ids, attention_mask[, token_type_ids]
                          --onnx-------> logits, probabilities (temperature-calibrated)
                          --postprocess> CATEGORY, CONFIDENCE, TOP_LABELS, TOP_SCORES,
-                                        RANKED_LABELS, RANKED_SCORES, MODEL_VERSION
+                                        RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW,
+                                        MODEL_VERSION
 """
 
 from collections.abc import Sequence
@@ -130,12 +131,13 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
         TensorConfig("TOP_SCORES", "TYPE_FP32", (k,)),
         TensorConfig("RANKED_LABELS", "TYPE_STRING", (num_labels,)),
         TensorConfig("RANKED_SCORES", "TYPE_FP32", (num_labels,)),
+        TensorConfig("REQUIRES_REVIEW", "TYPE_BOOL", (1,)),
         TensorConfig("MODEL_VERSION", "TYPE_STRING", (1,)),
     )
 
 
 def postprocess_config(options: RepositoryOptions, num_labels: int) -> ModelConfig:
-    """Python-backend step: probabilities -> labels, top-k and the model version."""
+    """Python-backend step: probabilities -> labels, top-k, the review flag and the model version."""
     return ModelConfig(
         name=POSTPROCESS,
         backend="python",

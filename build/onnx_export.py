@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ticket_classifier.build.graph_optimization import optimize_transformer
-from ticket_classifier.build.model_configs import CLASSIFIER_OUTPUTS
+from ticket_classifier.build.layout import BUILD_REPORT_FILENAME, onnx_filename
+from ticket_classifier.build.model_configs import CLASSIFIER_OUTPUTS, PRECISIONS
 from ticket_classifier.build.parity import TOP1_AGREEMENT_GATES, compare_variant, enforce_gates
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu, quantize_int8
 from ticket_classifier.errors import TicketClassifierError
@@ -30,14 +31,7 @@ from ticket_classifier.training.inference import predict_logits, softmax
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
-PRECISIONS = ("fp32", "fp16", "int8")
-BUILD_REPORT_FILENAME = "build_report.json"
 PARITY_SEED = 7
-
-
-def onnx_filename(precision: str) -> str:
-    """``model.<precision>.onnx``"""
-    return f"model.{precision}.onnx"
 
 
 class CalibratedClassifier(torch.nn.Module):

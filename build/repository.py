@@ -6,12 +6,14 @@ Layout (``N`` is the model version)::
     ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
                                                     tokenizer.json, ticket_tokenizer.json
     ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json (+ model.py for the Python backend)
-    ticket_classifier_postprocess/  config.pbtxt, N/model.py, labels.json, model_info.json, drift_reference.json
+    ticket_classifier_postprocess/  config.pbtxt, N/model.py, ticket_review.py, labels.json, model_info.json,
+                                                    review_policy.json, drift_reference.json
 
 The label list is written once, into the postprocessing step. The text-joining and
 tokenization modules are copied verbatim from this package, so serving runs the code
-training ran. A new version is added beside the existing ones without touching the
-ensemble; :func:`activate_version` (``ticket-classifier rollout``) points the ensemble at it.
+training ran; so is the review policy module, which the clients run too. A new version is
+added beside the existing ones without touching the ensemble; ``ticket-classifier rollout``
+(:func:`ticket_classifier.build.rollout.rollout`) points the ensemble at it.
 """
 
 import datetime
@@ -22,6 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ticket_classifier import text, tokenization
+from ticket_classifier.build.layout import (
+    BUILD_REPORT_FILENAME,
+    ENSEMBLE_VERSION,
+    MEMBERS,
+    MODEL_INFO_FILENAME,
+    next_version,
+    onnx_filename,
+    versions,
+)
 from ticket_classifier.build.model_configs import (
     CLASSIFIER,
     ENSEMBLE,
@@ -31,17 +42,17 @@ from ticket_classifier.build.model_configs import (
     ensemble_config,
     member_configs,
 )
-from ticket_classifier.build.onnx_export import BUILD_REPORT_FILENAME, onnx_filename
 from ticket_classifier.build.triton_models import CLASSIFIER_SOURCE, POSTPROCESS_SOURCE, TOKENIZER_SOURCE
+from ticket_classifier.clients import review
+from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import LABELS_FILENAME, read_labels, write_labels
 from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
 
 VENDORED_MODULES = {"ticket_text.py": Path(text.__file__), "ticket_tokenization.py": Path(tokenization.__file__)}
-MODEL_INFO_FILENAME = "model_info.json"
-MEMBERS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
-ENSEMBLE_VERSION = "1"
+VENDORED_REVIEW_MODULE = ("ticket_review.py", Path(review.__file__))
+REVIEW_POLICY_FILENAME = "review_policy.json"
 
 
 @dataclass
@@ -54,19 +65,6 @@ class BuiltRepository:
     activated: bool
 
 
-def versions(repository: Path, model: str = POSTPROCESS) -> list[int]:
-    """The version numbers present for ``model``, ascending."""
-    folder = repository / model
-    if not folder.is_dir():
-        return []
-    return sorted(int(entry.name) for entry in folder.iterdir() if entry.is_dir() and entry.name.isdigit())
-
-
-def next_version(repository: Path) -> int:
-    """One more than the highest version any step model has (1 for a new repository)."""
-    return max((max(versions(repository, model), default=0) for model in MEMBERS), default=0) + 1
-
-
 def build_repository(
     checkpoint_dir: "str | Path",
     onnx_dir: "str | Path",
@@ -74,18 +72,25 @@ def build_repository(
     options: RepositoryOptions | None = None,
     *,
     version: int | None = None,
+    review_policy: ReviewPolicy | None = None,
 ) -> BuiltRepository:
     """Add model version ``version`` (default: the next) to the repository at ``output_dir``.
 
     A new repository gets its ensemble pointed at the version; an existing one keeps serving
-    its active version until :func:`activate_version`.
+    its active version until :func:`ticket_classifier.build.rollout.rollout`. The review
+    policy (server-side flag and metrics) is stored with the version.
     """
     options = options or RepositoryOptions()
+    review_policy = review_policy or ReviewPolicy()
     checkpoint_dir, onnx_dir, output_dir = Path(checkpoint_dir), Path(onnx_dir), Path(output_dir)
     onnx_path = onnx_dir / onnx_filename(options.precision)
     _require_artifacts(checkpoint_dir, onnx_path)
     ticket_tokenizer = TicketTokenizer.from_directory(checkpoint_dir)
     labels = read_labels(checkpoint_dir)
+    try:
+        review_policy.check_labels(labels)
+    except ValueError as exc:
+        raise TicketClassifierError(str(exc)) from None
     existing = versions(output_dir)
     if existing and read_labels(output_dir / POSTPROCESS / str(existing[-1])) != labels:
         raise TicketClassifierError(
@@ -118,6 +123,8 @@ def build_repository(
 
     postprocess_dir = output_dir / POSTPROCESS / str(version)
     shutil.copyfile(POSTPROCESS_SOURCE, postprocess_dir / "model.py")
+    shutil.copyfile(VENDORED_REVIEW_MODULE[1], postprocess_dir / VENDORED_REVIEW_MODULE[0])
+    (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
     write_labels(postprocess_dir, labels)
     shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
@@ -149,23 +156,6 @@ def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -
     config = ensemble_config(options, list(ticket_tokenizer.input_names), len(labels), version)
     (repository / ENSEMBLE / ENSEMBLE_VERSION).mkdir(parents=True, exist_ok=True)
     (repository / ENSEMBLE / "config.pbtxt").write_text(config.render(), encoding="utf-8")
-
-
-def active_version(repository: Path) -> int | None:
-    """The version the ensemble's steps are pinned to, or None without an ensemble."""
-    path = repository / ENSEMBLE / "config.pbtxt"
-    if not path.is_file():
-        return None
-    pinned = {int(line.split(":")[1]) for line in path.read_text().splitlines() if "model_version:" in line}
-    return pinned.pop() if len(pinned) == 1 else None
-
-
-def model_info(repository: Path, version: int) -> dict:
-    """The ``model_info.json`` of one version."""
-    path = repository / POSTPROCESS / str(version) / MODEL_INFO_FILENAME
-    if not path.is_file():
-        raise TicketClassifierError(f"version {version} is not in {repository} ({path} is missing)")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _require_artifacts(checkpoint_dir: Path, onnx_path: Path) -> None:

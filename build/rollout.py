@@ -14,8 +14,9 @@ Rolling back is a rollout to the previous version, which is still loaded.
 import logging
 from pathlib import Path
 
+from ticket_classifier.build.layout import MEMBERS, active_version, model_info, versions
 from ticket_classifier.build.model_configs import ENSEMBLE, RepositoryOptions
-from ticket_classifier.build.repository import MEMBERS, active_version, model_info, versions, write_ensemble
+from ticket_classifier.build.repository import write_ensemble
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.triton_admin import TritonAdmin
 

@@ -118,7 +118,10 @@ class ClientCore:
             prediction for result in results for prediction in parse_predictions(result, self.review_policy, self.top_k)
         ]
         if predictions and not self._policy_checked:
-            self.review_policy.check_labels(list(predictions[0].scores))
+            try:
+                self.review_policy.check_labels(list(predictions[0].scores))
+            except ValueError as exc:
+                raise TicketClassifierError(str(exc)) from None
             self._policy_checked = True
         return predictions
 
@@ -178,7 +181,10 @@ def parse_predictions(result, policy: ReviewPolicy, top_k: int) -> list[Predicti
     predictions = []
     for category, row_labels, row_scores, version in zip(categories, labels, scores, versions):
         score_map = dict(zip(row_labels, row_scores.tolist()))
-        requires_review, reasons = policy.decide(score_map)
+        try:
+            requires_review, reasons = policy.decide(score_map)
+        except ValueError as exc:
+            raise TicketClassifierError(f"cannot apply the review policy: {exc}") from None
         predictions.append(
             Prediction(
                 category=category[0],

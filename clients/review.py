@@ -9,14 +9,18 @@ Four rules, each adding a reason (a ticket needs review when any rule fires):
 * **critical**: a critical category's probability reaches its own, low threshold
   (``critical_categories``) while it is *not* the top-1 prediction, so that, say, a
   possible security incident is never silently routed elsewhere;
-* the scores must be finite probabilities: NaN or an empty score map is an error, never a
-  silent decision.
+* the scores must be finite probabilities: NaN or an empty score map is an error
+  (``ValueError``), never a silent decision.
+
+Standard library only: the repository builder copies this file next to the Triton
+postprocessing model, which applies the same policy server-side (for the review metrics and
+the ensemble's ``REQUIRES_REVIEW`` output).
 """
 
 import math
 from dataclasses import dataclass, field
 
-from ticket_classifier.errors import TicketClassifierError
+RULES = ("confidence", "margin", "tie", "critical")
 
 
 @dataclass
@@ -40,31 +44,40 @@ class ReviewPolicy:
         """Fail, naming them, when the policy mentions categories the model does not have."""
         unknown = sorted((set(self.category_thresholds) | set(self.critical_categories)) - set(labels))
         if unknown:
-            raise TicketClassifierError(
+            raise ValueError(
                 f"the review policy names categories the model does not know: {', '.join(unknown)} "
                 f"(model categories: {', '.join(labels)})"
             )
 
     def decide(self, scores: dict[str, float]) -> tuple[bool, list[str]]:
         """``(requires_review, reasons)`` for one ticket's label probabilities."""
+        findings = self.evaluate(scores)
+        return bool(findings), [message for _, message in findings]
+
+    def evaluate(self, scores: dict[str, float]) -> list[tuple[str, str]]:
+        """Every rule that fires, as ``(rule, message)`` with ``rule`` one of :data:`RULES`."""
         if not scores:
-            raise TicketClassifierError("cannot decide on review without scores")
+            raise ValueError("cannot decide on review without scores")
         bad = [label for label, score in scores.items() if not math.isfinite(score)]
         if bad:
-            raise TicketClassifierError(f"scores are not finite numbers for: {', '.join(sorted(bad))}")
+            raise ValueError(f"scores are not finite numbers for: {', '.join(sorted(bad))}")
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         category, confidence = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        reasons = []
+        findings = []
         threshold = self.category_thresholds.get(category, self.confidence_threshold)
         if confidence < threshold:
-            reasons.append(f"confidence {confidence:.2f} below the {category} threshold {threshold:.2f}")
+            findings.append(
+                ("confidence", f"confidence {confidence:.2f} below the {category} threshold {threshold:.2f}")
+            )
         if len(ranked) > 1 and confidence == runner_up:
-            reasons.append(f"tie between {category} and {ranked[1][0]} at {confidence:.2f}")
+            findings.append(("tie", f"tie between {category} and {ranked[1][0]} at {confidence:.2f}"))
         elif len(ranked) > 1 and confidence - runner_up < self.margin_threshold:
-            reasons.append(f"margin {confidence - runner_up:.2f} to {ranked[1][0]} below {self.margin_threshold:.2f}")
+            margin = f"margin {confidence - runner_up:.2f} to {ranked[1][0]} below {self.margin_threshold:.2f}"
+            findings.append(("margin", margin))
         for critical, minimum in sorted(self.critical_categories.items()):
             probability = scores.get(critical, 0.0)
             if critical != category and probability >= minimum:
-                reasons.append(f"critical category {critical} at {probability:.2f} (flag from {minimum:.2f})")
-        return bool(reasons), reasons
+                message = f"critical category {critical} at {probability:.2f} (flag from {minimum:.2f})"
+                findings.append(("critical", message))
+        return findings

@@ -29,26 +29,43 @@ class TinyModel:
     repository: Path
 
 
+def tiny_wordpiece(texts: list[str]):
+    """A 3,000-token uncased WordPiece tokenizer learnt from ``texts`` (small vocabulary: tiny models learn fast)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=3000, special_tokens=special))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))],
+    )
+    return tokenizer
+
+
 def make_tiny_encoder(architecture: str, directory: Path) -> Path:
-    """Save a small random encoder with the bundled MiniLM vocabulary into ``directory``."""
+    """Save a small random encoder and its tokenizer (vocabulary from other demo tickets) into ``directory``."""
     import torch
     from transformers import (
-        AutoTokenizer,
         BertConfig,
         BertModel,
+        BertTokenizerFast,
         DistilBertConfig,
         DistilBertModel,
-        DistilBertTokenizer,
+        DistilBertTokenizerFast,
     )
 
-    from ticket_classifier.training.encoder import resolve_encoder
+    from ticket_classifier.training.demo_data import generate_tickets
 
-    vocabulary_source = resolve_encoder("minilm")
+    backend = tiny_wordpiece([f"{t.subject} {t.description}" for t in generate_tickets(2000, seed=1)])
     torch.manual_seed(0)
     if architecture == "bert":
-        tokenizer = AutoTokenizer.from_pretrained(vocabulary_source)
+        tokenizer = BertTokenizerFast(tokenizer_object=backend)
         config = BertConfig(
-            vocab_size=tokenizer.vocab_size,
+            vocab_size=backend.get_vocab_size(),
             hidden_size=32,
             num_hidden_layers=2,
             num_attention_heads=2,
@@ -57,9 +74,9 @@ def make_tiny_encoder(architecture: str, directory: Path) -> Path:
         )
         model = BertModel(config)
     else:
-        tokenizer = DistilBertTokenizer.from_pretrained(vocabulary_source)
+        tokenizer = DistilBertTokenizerFast(tokenizer_object=backend)
         config = DistilBertConfig(
-            vocab_size=tokenizer.vocab_size,
+            vocab_size=backend.get_vocab_size(),
             dim=32,
             n_layers=2,
             n_heads=2,
@@ -88,7 +105,7 @@ def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
         data=DataConfig(path=str(data)),
         model=ModelConfig(encoder=str(encoder), max_length=64, length_buckets=[16, 32]),
         optimization=OptimizationConfig(
-            epochs=2, batch_size=16, learning_rate=1e-3, loss="cross_entropy", class_weights="none", seed=3
+            epochs=4, batch_size=16, learning_rate=5e-3, loss="cross_entropy", class_weights="none", seed=3
         ),
         output_dir=str(output_dir),
     )
@@ -110,7 +127,8 @@ def tiny_encoders(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session", params=ARCHITECTURES)
 def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
     """A tiny model trained on the demo data, exported to ONNX and built into a repository."""
-    from ticket_classifier.build.onnx_export import export_variants, onnx_filename
+    from ticket_classifier.build.layout import onnx_filename
+    from ticket_classifier.build.onnx_export import export_variants
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.training.pipeline import train
 

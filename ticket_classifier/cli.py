@@ -26,6 +26,7 @@ EXTRA_FOR_MODULE = {
     "onnxruntime": "serve",
     "tokenizers": "serve",
     "tritonclient": "client",
+    "prometheus_client": "monitoring",
 }
 
 
@@ -71,7 +72,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from ticket_classifier.build.onnx_export import BUILD_REPORT_FILENAME, export_variants, parity_table
+    from ticket_classifier.build.layout import BUILD_REPORT_FILENAME
+    from ticket_classifier.build.onnx_export import export_variants, parity_table
 
     if args.parity_samples < 1:
         raise TicketClassifierError("--parity-samples must be at least 1")
@@ -92,12 +94,15 @@ def _build_repository(args: argparse.Namespace) -> None:
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.production import load_production_config
 
-    options = load_production_config(args.config).repository
+    production = load_production_config(args.config)
+    options = production.repository
     for name in ("device", "classifier_backend", "max_batch_size", "precision"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     options.__post_init__()
-    built = build_repository(args.checkpoint, args.onnx_dir, args.output, options, version=args.version)
+    built = build_repository(
+        args.checkpoint, args.onnx_dir, args.output, options, version=args.version, review_policy=production.review
+    )
     print(f"model repository {built.path}: version {built.version} ({built.model_version})")
 
 
@@ -143,6 +148,29 @@ def _benchmark_serving(args: argparse.Namespace) -> None:
     print()
     print(format_rows(results))
     print(f"written to {path}")
+
+
+def _drift_monitor(args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from ticket_classifier.monitoring.drift_monitor import DriftMonitor
+    from ticket_classifier.production import load_production_config
+
+    config = load_production_config(args.config).monitoring
+    for name in ("port", "triton_url", "triton_metrics_url", "model_repository", "reference", "webhook_url"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    if args.scrape_interval is not None:
+        config.scrape_interval_s = args.scrape_interval
+    config.__post_init__()
+    monitor = DriftMonitor(config)
+    monitor.refresh_reference()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"drift monitor on :{config.port}/metrics, scraping {config.triton_metrics_url}", flush=True)
+    monitor.run(stop)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -248,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--requests", type=int, default=300, help="requests per level (default 300)")
     command.add_argument("--output", default="artifacts/benchmarks/serving.json", help="JSON result file")
     command.set_defaults(handler=_benchmark_serving)
+
+    command = commands.add_parser("drift-monitor", help="the PSI drift sidecar: scrape Triton, expose metrics")
+    command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML (monitoring section)")
+    command.add_argument("--port", type=int, help="port of the sidecar's /metrics")
+    command.add_argument("--triton-url", help="Triton's HTTP address host:port")
+    command.add_argument("--triton-metrics-url", help="Triton's metrics URL")
+    command.add_argument("--model-repository", help="repository whose active version gives the reference")
+    command.add_argument("--reference", help="a fixed drift_reference.json instead")
+    command.add_argument("--webhook-url", help="POST drift status changes here")
+    command.add_argument("--scrape-interval", type=float, help="seconds between scrapes")
+    command.set_defaults(handler=_drift_monitor)
 
     command = commands.add_parser("serve", help="run tritonserver on the repository in the foreground")
     command.add_argument("--model-repository", default="model_repository", help="repository folder")

@@ -50,7 +50,9 @@ def run_demo(*, rows: int, config: str, production_config: str) -> None:
     built = _stage(
         "4/5 model repository",
         timings,
-        lambda: build_repository(result.checkpoint_dir, onnx_dir, REPOSITORY, production.repository),
+        lambda: build_repository(
+            result.checkpoint_dir, onnx_dir, REPOSITORY, production.repository, review_policy=production.review
+        ),
     )
     predictions = _stage("5/5 serve and classify", timings, lambda: _serve_and_classify(production))
     print()

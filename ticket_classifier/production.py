@@ -6,6 +6,7 @@ from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.clients.protocol import ClientSettings
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.config import load_config
+from ticket_classifier.monitoring.settings import DriftMonitorConfig
 from ticket_classifier.server import ServerConfig
 
 
@@ -17,6 +18,7 @@ class ProductionConfig:
     repository: RepositoryOptions = field(default_factory=RepositoryOptions)
     review: ReviewPolicy = field(default_factory=ReviewPolicy)
     client: ClientSettings = field(default_factory=ClientSettings)
+    monitoring: DriftMonitorConfig = field(default_factory=DriftMonitorConfig)
 
 
 def load_production_config(path: str) -> ProductionConfig:

@@ -91,8 +91,9 @@ class TritonInstallation:
 
 
 def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
-    """True when a TCP server could bind ``host:port`` now."""
+    """True when a TCP server could bind ``host:port`` now (a port in TIME_WAIT counts as free, as for Triton)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

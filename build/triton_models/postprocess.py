@@ -1,27 +1,73 @@
-"""Triton model: probabilities -> category, confidence, top-k, full ranking and model version."""
+"""Triton model: probabilities -> category, confidence, top-k, ranking, review flag and model version.
+
+Also exports the product's own Prometheus metrics on Triton's metrics endpoint (Python-backend
+custom metrics), so that every client, in any language, is monitored:
+
+* ``ticket_classifier_predictions_total{category, model_version}``: tickets by predicted category;
+* ``ticket_classifier_confidence_total{bin, model_version}``: tickets by top-1 confidence, in the
+  bins of the drift reference (``drift_reference.json``);
+* ``ticket_classifier_review_total{rule, model_version}``: tickets the review policy flags, by
+  rule (``any`` counts each flagged ticket once).
+"""
 
 import json
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+from ticket_review import RULES, ReviewPolicy
 
 
 class TritonPythonModel:
     """Postprocessing step of the ticket_classifier ensemble."""
 
     def initialize(self, args):
-        """Read the label list and the model version written by the repository builder."""
+        """Read the labels, model version, review policy and drift bins written by the repository builder."""
         config = json.loads(args["model_config"])
         version_dir = Path(args["model_repository"]) / args["model_version"]
-        labels = json.loads((version_dir / "labels.json").read_text(encoding="utf-8"))
-        self.labels = np.array([label.encode("utf-8") for label in labels], dtype=object)
+        self.label_names = json.loads((version_dir / "labels.json").read_text(encoding="utf-8"))
+        self.labels = np.array([label.encode("utf-8") for label in self.label_names], dtype=object)
         info = json.loads((version_dir / "model_info.json").read_text(encoding="utf-8"))
-        self.model_version = info["model_version"].encode("utf-8")
+        version = info["model_version"]
+        self.model_version = version.encode("utf-8")
+        self.policy = ReviewPolicy(**json.loads((version_dir / "review_policy.json").read_text(encoding="utf-8")))
+        reference = json.loads((version_dir / "drift_reference.json").read_text(encoding="utf-8"))
+        self.edges = np.array(reference["confidence_edges"])
         self.output_dtypes = {
             entry["name"]: pb_utils.triton_string_to_numpy(entry["data_type"]) for entry in config["output"]
         }
         self.top_k = next(entry["dims"][0] for entry in config["output"] if entry["name"] == "TOP_LABELS")
+        self._create_metrics(version)
+
+    def _create_metrics(self, version):
+        """One counter per category, confidence bin and review rule, labelled with the model version."""
+        counter = pb_utils.MetricFamily.COUNTER
+        predictions = pb_utils.MetricFamily(
+            name="ticket_classifier_predictions_total",
+            description="Tickets classified, by predicted category",
+            kind=counter,
+        )
+        confidence = pb_utils.MetricFamily(
+            name="ticket_classifier_confidence_total",
+            description="Tickets classified, by top-1 confidence bin",
+            kind=counter,
+        )
+        review = pb_utils.MetricFamily(
+            name="ticket_classifier_review_total",
+            description="Tickets flagged for review by the server-side policy, by rule",
+            kind=counter,
+        )
+        self.families = (predictions, confidence, review)  # a family must outlive its metrics
+        self.category_metrics = [
+            predictions.Metric(labels={"category": label, "model_version": version}) for label in self.label_names
+        ]
+        self.bin_metrics = [
+            confidence.Metric(labels={"bin": f"{low:.1f}-{high:.1f}", "model_version": version})
+            for low, high in zip(self.edges[:-1], self.edges[1:])
+        ]
+        self.review_metrics = {
+            rule: review.Metric(labels={"rule": rule, "model_version": version}) for rule in ("any",) + RULES
+        }
 
     def execute(self, requests):
         """Rank the labels of every ticket of every request in one vectorised pass."""
@@ -30,6 +76,7 @@ class TritonPythonModel:
         order = np.argsort(-probabilities, axis=1, kind="stable")
         ranked_scores = np.take_along_axis(probabilities, order, axis=1)
         ranked_labels = self.labels[order]
+        findings = [self.policy.evaluate(dict(zip(self.label_names, row.tolist()))) for row in probabilities]
         outputs = {
             "CATEGORY": ranked_labels[:, :1],
             "CONFIDENCE": ranked_scores[:, :1],
@@ -37,8 +84,10 @@ class TritonPythonModel:
             "TOP_SCORES": ranked_scores[:, : self.top_k],
             "RANKED_LABELS": ranked_labels,
             "RANKED_SCORES": ranked_scores,
+            "REQUIRES_REVIEW": np.array([[bool(found)] for found in findings]),
             "MODEL_VERSION": np.full((len(probabilities), 1), self.model_version, dtype=object),
         }
+        self._count(order[:, 0], ranked_scores[:, 0], findings)
         responses, start = [], 0
         for array in arrays:
             stop = start + len(array)
@@ -50,6 +99,21 @@ class TritonPythonModel:
             start = stop
         return responses
 
+    def _count(self, predicted, confidence, findings):
+        """Add this batch to the Prometheus counters."""
+        for metric, count in zip(self.category_metrics, np.bincount(predicted, minlength=len(self.category_metrics))):
+            if count:
+                metric.increment(float(count))
+        bins = np.clip(np.searchsorted(self.edges, confidence, side="right") - 1, 0, len(self.bin_metrics) - 1)
+        for metric, count in zip(self.bin_metrics, np.bincount(bins, minlength=len(self.bin_metrics))):
+            if count:
+                metric.increment(float(count))
+        flagged = [rule for found in findings for rule in {rule for rule, _ in found}]
+        flagged += ["any"] * sum(bool(found) for found in findings)
+        for rule in set(flagged):
+            self.review_metrics[rule].increment(float(flagged.count(rule)))
+
     def finalize(self):
-        """Nothing to release."""
-        self.labels = None
+        """Release the metrics before their families."""
+        self.category_metrics = self.bin_metrics = self.review_metrics = None
+        self.families = None

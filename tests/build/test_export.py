@@ -5,7 +5,8 @@ import json
 import onnx
 import pytest
 
-from ticket_classifier.build.onnx_export import BUILD_REPORT_FILENAME, export_variants, parity_table
+from ticket_classifier.build.layout import BUILD_REPORT_FILENAME
+from ticket_classifier.build.onnx_export import export_variants, parity_table
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu
 from ticket_classifier.errors import TicketClassifierError
 

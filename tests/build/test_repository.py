@@ -6,8 +6,9 @@ import shutil
 import pytest
 
 from ticket_classifier import text, tokenization
+from ticket_classifier.build.layout import active_version, next_version
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
-from ticket_classifier.build.repository import active_version, build_repository, next_version
+from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 

@@ -1,12 +1,12 @@
 """Versioned rollout against a real server while a client keeps sending requests."""
 
-import shutil
 import threading
 import time
 
 import pytest
 
-from ticket_classifier.build.repository import active_version, build_repository
+from ticket_classifier.build.layout import active_version
+from ticket_classifier.build.repository import build_repository
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.errors import TicketClassifierError
@@ -77,9 +77,3 @@ def test_rollout_to_an_unbuilt_version_changes_nothing(served_repository):
     with pytest.raises(TicketClassifierError, match="version 5 of ticket_classifier_tokenizer is not in"):
         rollout(repository, 5, server.http_url)
     assert active_version(repository) == 1
-
-
-def test_copy_of_repository_is_independent(tiny_model, tmp_path):
-    copy = tmp_path / "copy"
-    shutil.copytree(tiny_model.repository, copy)
-    assert active_version(copy) == 1

@@ -6,12 +6,10 @@ import pytest
 
 from ticket_classifier.cli import main
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
 
 
 def test_benchmark_prints_a_table_and_writes_json(tiny_model, demo_csv, tmp_path, capsys):
-    if tiny_model.architecture != "bert":
-        pytest.skip("one architecture is enough for the benchmark plumbing")
     output = tmp_path / "serving.json"
     code = main(
         [
@@ -69,6 +67,6 @@ def test_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):
     assert code == 1 and message in capsys.readouterr().err
 
 
-def test_missing_data_file(tmp_path, capsys):
+def test_missing_data_file(tiny_model, tmp_path, capsys):
     code = main(["benchmark-serving", "--data", str(tmp_path / "none.csv")])
     assert code == 1 and "data file not found" in capsys.readouterr().err

@@ -9,13 +9,11 @@ from ticket_classifier.clients.protocol import RetryPolicy, TlsOptions
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.server import ServerConfig, TritonServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
 
 
 @pytest.fixture(scope="module")
 def tls_server(tiny_model, tmp_path_factory):
-    if tiny_model.architecture != "bert":
-        pytest.skip("one architecture is enough for TLS")
     folder = tmp_path_factory.mktemp("tls")
     subprocess.run(
         [
@@ -69,7 +67,7 @@ def test_plaintext_client_is_refused_clearly(tls_server):
 @pytest.mark.filterwarnings(
     "ignore::pytest.PytestUnraisableExceptionWarning"
 )  # tritonclient.__del__ after a failed init
-def test_unreadable_certificate_is_named(tmp_path):
+def test_unreadable_certificate_is_named(tiny_model, tmp_path):
     tls = TlsOptions(enabled=True, root_certificates=str(tmp_path / "missing.pem"))
     with pytest.raises(TicketClassifierError, match="cannot create a grpc client"):
         TicketClassifierClient("localhost:1", tls=tls)

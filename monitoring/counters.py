@@ -1,0 +1,104 @@
+"""Triton's product counters, scraped, made monotonic across restarts, and windowed.
+
+:class:`CounterHistory` keeps cumulative counts per series. When a raw counter goes down
+(Triton restarted and its counters began again at zero), the new raw value is taken as the
+increment since the restart, so the cumulative counts never drop. Snapshots of the
+cumulative counts give sliding windows: the last ``seconds`` or the last ``predictions``.
+"""
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+PREDICTIONS = "ticket_classifier_predictions_total"
+CONFIDENCE = "ticket_classifier_confidence_total"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative counts at one moment."""
+
+    at: float
+    categories: dict[str, float]
+    confidence_bins: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        """All predictions counted so far."""
+        return sum(self.categories.values())
+
+
+def parse_product_counters(text: str, model_version: str | None = None) -> dict[tuple[str, str], float]:
+    """``{(metric, label): value}`` of the category and confidence counters, summed over model versions
+    (or only ``model_version``)."""
+    counters: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name not in (PREDICTIONS, CONFIDENCE):
+                continue
+            if model_version is not None and sample.labels.get("model_version") != model_version:
+                continue
+            label = sample.labels["category"] if sample.name == PREDICTIONS else sample.labels["bin"]
+            key = (sample.name, label)
+            counters[key] = counters.get(key, 0.0) + sample.value
+    return counters
+
+
+class CounterHistory:
+    """Monotonic cumulative counts and their recent snapshots."""
+
+    def __init__(self, max_age_s: float = 24 * 3600, max_snapshots: int = 20000) -> None:
+        self.raw: dict[tuple[str, str], float] = {}
+        self.cumulative: dict[tuple[str, str], float] = {}
+        self.snapshots: deque[Snapshot] = deque(maxlen=max_snapshots)
+        self.max_age_s = max_age_s
+        self.resets = 0
+
+    def update(self, counters: dict[tuple[str, str], float], now: float | None = None) -> Snapshot:
+        """Fold in one scrape; a counter that went down counts as a restart."""
+        now = time.time() if now is None else now
+        restarted = any(value < self.raw.get(key, 0.0) for key, value in counters.items())
+        if restarted:
+            self.resets += 1
+        for key, value in counters.items():
+            previous = 0.0 if restarted else self.raw.get(key, 0.0)
+            self.cumulative[key] = self.cumulative.get(key, 0.0) + max(value - previous, 0.0)
+        self.raw = dict(counters)
+        snapshot = Snapshot(
+            at=now,
+            categories={label: value for (metric, label), value in self.cumulative.items() if metric == PREDICTIONS},
+            confidence_bins={
+                label: value for (metric, label), value in self.cumulative.items() if metric == CONFIDENCE
+            },
+        )
+        self.snapshots.append(snapshot)
+        while self.snapshots and self.snapshots[0].at < now - self.max_age_s:
+            self.snapshots.popleft()
+        return snapshot
+
+    def window_by_time(self, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+        """Counts of the last ``seconds`` (from the newest snapshot at least that old, else from the first)."""
+        latest = self.snapshots[-1]
+        start = self.snapshots[0]
+        for snapshot in self.snapshots:
+            if snapshot.at <= latest.at - seconds:
+                start = snapshot
+        return _difference(latest, start)
+
+    def window_by_count(self, predictions: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Counts of (about) the last ``predictions`` tickets, at scrape granularity."""
+        latest = self.snapshots[-1]
+        start = self.snapshots[0]
+        for snapshot in self.snapshots:
+            if snapshot.total <= latest.total - predictions:
+                start = snapshot
+        return _difference(latest, start)
+
+
+def _difference(latest: Snapshot, start: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
+    """What happened between two snapshots; the first scrape is the baseline (earlier history is not recent)."""
+    categories = {label: value - start.categories.get(label, 0.0) for label, value in latest.categories.items()}
+    bins = {label: value - start.confidence_bins.get(label, 0.0) for label, value in latest.confidence_bins.items()}
+    return categories, bins

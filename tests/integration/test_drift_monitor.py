@@ -1,0 +1,210 @@
+"""The drift sidecar against a real tritonserver: windows, restarts, staleness, webhook, its own endpoint."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from ticket_classifier.build.repository import build_repository
+from ticket_classifier.clients.client import TicketClassifierClient
+from ticket_classifier.monitoring.drift_monitor import DriftMonitor
+from ticket_classifier.monitoring.settings import DriftMonitorConfig
+from ticket_classifier.server import ServerConfig, TritonServer, free_port
+from ticket_classifier.training.demo_data import generate_tickets
+
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+
+
+def tickets(count, seed, drifted=False):
+    return [(t.subject, t.description) for t in generate_tickets(count, seed=seed, drifted=drifted)]
+
+
+def value(monitor, name, **labels):
+    return monitor.registry.get_sample_value(name, labels)
+
+
+@pytest.fixture
+def served(tiny_model, tmp_path):
+    repository = tmp_path / "repository"
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    server = TritonServer(repository, config)
+    server.start()
+    yield server, repository
+    server.stop()
+
+
+def monitor_for(server, repository, **options):
+    config = DriftMonitorConfig(
+        triton_url=server.http_url,
+        triton_metrics_url=server.metrics_url,
+        model_repository=str(repository),
+        min_predictions=20,
+        count_window=50,
+        time_window_s=600,
+        **options,
+    )
+    return DriftMonitor(config)
+
+
+def test_reference_of_the_active_version_and_psi_after_traffic(served):
+    server, repository = served
+    monitor = monitor_for(server, repository)
+    monitor.step()
+    assert monitor.model_version.startswith("1-fp32-")
+    assert value(monitor, "ticket_classifier_model_ready") == 1
+    assert value(monitor, "ticket_classifier_drift_status", signal="category", window="count") == -1  # no traffic yet
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(60, seed=3))
+    psi = monitor.step()
+    assert value(monitor, "ticket_classifier_drift_window_predictions", window="time") == 60
+    assert value(monitor, "ticket_classifier_drift_window_predictions", window="count") >= 50
+    assert set(psi) == {(s, w) for s in ("category", "confidence") for w in ("time", "count")}
+    assert all(value >= 0 for value in psi.values())
+
+
+def test_triton_restart_is_a_counter_reset_not_a_drop(served):
+    server, repository = served
+    monitor = monitor_for(server, repository)
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(30, seed=3))
+    monitor.step()
+    server.stop()
+    monitor.step()  # Triton down: reported, not raised
+    assert value(monitor, "ticket_classifier_drift_scrape_errors_total") == 1
+    assert value(monitor, "ticket_classifier_model_ready") == 0
+    server.start()
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(10, seed=4))
+    monitor.step()
+    assert value(monitor, "ticket_classifier_drift_triton_restarts_total") == 1
+    assert monitor.history.snapshots[-1].total == 40
+
+
+def test_unreachable_triton_reports_staleness(tmp_path, tiny_model):
+    port = free_port()
+    config = DriftMonitorConfig(
+        triton_url=f"127.0.0.1:{port}",
+        triton_metrics_url=f"http://127.0.0.1:{port}/metrics",
+        model_repository=None,
+        reference=str(tiny_model.checkpoint / "drift_reference.json"),
+    )
+    monitor = DriftMonitor(config)
+    monitor.step(now=monitor.started + 5)
+    monitor.step(now=monitor.started + 65)
+    assert value(monitor, "ticket_classifier_drift_scrape_errors_total") == 2
+    assert value(monitor, "ticket_classifier_drift_last_scrape_age_seconds") == pytest.approx(65)
+
+
+class WebhookReceiver(BaseHTTPRequestHandler):
+    """Collects POSTed JSON messages."""
+
+    messages: list = []
+
+    def do_POST(self):
+        self.messages.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_hears_status_changes(served):
+    server, repository = served
+    receiver = HTTPServer(("127.0.0.1", 0), WebhookReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    WebhookReceiver.messages = []
+    try:
+        monitor = monitor_for(server, repository, webhook_url=f"http://127.0.0.1:{receiver.server_port}/hook")
+        monitor.step()
+        with TicketClassifierClient(server.grpc_url) as client:
+            client.classify_batch(tickets(60, seed=3))
+        monitor.step()
+    finally:
+        receiver.shutdown()
+    assert WebhookReceiver.messages, "the status left -1 (not enough data), so a message was due"
+    message = WebhookReceiver.messages[0]
+    assert message["previous_status"] == -1 and message["model_version"].startswith("1-fp32-")
+
+
+def test_drift_monitor_command_serves_its_metrics_and_stops_cleanly(served):
+    server, repository = served
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticket_classifier.cli",
+            "drift-monitor",
+            "--port",
+            str(port),
+            "--triton-url",
+            server.http_url,
+            "--triton-metrics-url",
+            server.metrics_url,
+            "--model-repository",
+            str(repository),
+            "--scrape-interval",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first_lines = [process.stdout.readline() for _ in range(2)]
+        assert any("drift monitor on" in line for line in first_lines), first_lines
+        deadline = time.monotonic() + 30
+        text = ""
+        while "ticket_classifier_model_ready 1.0" not in text and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                continue
+        assert "ticket_classifier_drift_psi" in text and "ticket_classifier_model_ready 1.0" in text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_drift_monitor_without_reference_is_a_clear_error(tiny_model, tmp_path, capsys):
+    from ticket_classifier.cli import main
+
+    empty = tmp_path / "empty_repository"
+    empty.mkdir()
+    code = main(["drift-monitor", "--model-repository", str(empty), "--port", str(free_port())])
+    assert code == 1 and "no active model version" in capsys.readouterr().err
+
+
+def test_psi_plot_script_writes_the_plot_and_data(tiny_model, tmp_path, capsys):
+    from ticket_classifier.monitoring.psi_plot import main
+
+    output = tmp_path / "psi.png"
+    code = main(
+        [
+            "--model-repository",
+            str(tiny_model.repository),
+            "--output",
+            str(output),
+            "--tickets",
+            "80",
+            "--batch",
+            "40",
+            "--count-window",
+            "40",
+        ]
+    )
+    assert code == 0 and output.stat().st_size > 1000
+    series = json.loads(output.with_suffix(".json").read_text())
+    assert set(series) == {"in-distribution", "drifted"} and len(series["drifted"]) == 2
+    assert "plot written" in capsys.readouterr().out

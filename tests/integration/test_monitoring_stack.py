@@ -1,0 +1,202 @@
+"""Real Prometheus scraping a real tritonserver and the drift sidecar.
+
+An in-distribution stream and then a drifted stream (both from the demo data generator) go
+through the server. Every Grafana panel's query must return data, and the drift alert must
+fire for the drifted stream and not for the in-distribution one. The alert rules are the
+committed ones, with their ``for:`` durations shortened to seconds (the durations themselves
+are checked by ``promtool test rules``).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ticket_classifier.build.repository import build_repository
+from ticket_classifier.clients.client import TicketClassifierClient
+from ticket_classifier.drift_reference import drift_reference, write_drift_reference
+from ticket_classifier.server import ServerConfig, TritonServer, free_port
+from ticket_classifier.training.demo_data import generate_tickets
+
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+DRIFT_ALERT = "TicketClassifierPredictionDrift"
+
+
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+            pytest.fail("prometheus is required here (Debian package prometheus)")
+        pytest.skip("prometheus not installed (Debian package prometheus); .ci/run installs it")
+    return found
+
+
+def wait_for(predicate, timeout_s=90.0, interval_s=1.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Prometheus:
+    """A real Prometheus process with the committed rules (short ``for:``) and 1 s intervals."""
+
+    def __init__(self, folder: Path, triton_metrics_port: int, sidecar_port: int) -> None:
+        self.port = free_port()
+        rules = folder / "rules"
+        rules.mkdir(parents=True)
+        for name in ("recording.yml", "alerts.yml"):
+            text = (MONITORING / "prometheus" / "rules" / name).read_text()
+            (rules / name).write_text(re.sub(r"for: \d+[mh]", "for: 5s", text))
+        config = yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())
+        config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        targets = {"triton": f"127.0.0.1:{triton_metrics_port}", "ticket-classifier-drift": f"127.0.0.1:{sidecar_port}"}
+        for job in config["scrape_configs"]:
+            job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+        (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.process = subprocess.Popen(
+            [
+                prometheus_binary(),
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._ready, 60, 0.5, "prometheus to be ready")
+
+    def _ready(self) -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def api(self, path: str, **params):
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        return json.loads(urllib.request.urlopen(url, timeout=10).read())["data"]
+
+    def query(self, expr: str):
+        return self.api("query", query=expr)["result"]
+
+    def firing(self, alertname: str) -> list:
+        return [
+            a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == alertname and a["state"] == "firing"
+        ]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def send(server, tickets, rounds_per_second=20):
+    with TicketClassifierClient(server.grpc_url) as client:
+        for start in range(0, len(tickets), 10):
+            client.classify_batch(tickets[start : start + 10])
+            time.sleep(10 / rounds_per_second / 10)
+
+
+@pytest.fixture
+def stack(tiny_model, tmp_path):
+    repository = tmp_path / "repository"
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    server = TritonServer(repository, ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1"))
+    server.start()
+    sidecar = prometheus = None
+    try:
+        # The reference: served predictions on 600 in-distribution tickets (the tiny model's own
+        # validation split has only 48, too few for a stable PSI).
+        with TicketClassifierClient(server.grpc_url) as client:
+            predictions = client.classify_batch([(t.subject, t.description) for t in generate_tickets(600, seed=11)])
+        labels = sorted(predictions[0].scores)
+        probabilities = np.array([[p.scores[label] for label in labels] for p in predictions])
+        write_drift_reference(tmp_path, drift_reference(probabilities, labels, "600 served in-distribution tickets"))
+        sidecar_port = free_port()
+        sidecar = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ticket_classifier.cli",
+                "drift-monitor",
+                "--port",
+                str(sidecar_port),
+                "--triton-url",
+                server.http_url,
+                "--triton-metrics-url",
+                server.metrics_url,
+                "--reference",
+                str(tmp_path / "drift_reference.json"),
+                "--model-repository",
+                str(repository),
+                "--scrape-interval",
+                "1",
+                "--config",
+                str(write_monitoring_config(tmp_path)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        prometheus = Prometheus(tmp_path / "prometheus", server.config.metrics_port, sidecar_port)
+        yield server, prometheus
+    finally:
+        if prometheus:
+            prometheus.stop()
+        if sidecar:
+            sidecar.terminate()
+            sidecar.wait(timeout=30)
+        server.stop()
+
+
+def write_monitoring_config(folder: Path) -> Path:
+    """The production config with a small count window, so a short test stream fills it."""
+    config = yaml.safe_load(Path("configs/production.yaml").read_text())
+    config["monitoring"].update(count_window=200, min_predictions=100, time_window_s=3600)
+    path = folder / "production.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_dashboard_queries_return_data_and_drift_alert_fires_only_for_drift(stack):
+    server, prometheus = stack
+    wait_for(lambda: prometheus.query('up{job="ticket-classifier-drift"} == 1'), what="the sidecar target")
+    send(server, [(t.subject, t.description) for t in generate_tickets(300, seed=12)])
+    wait_for(
+        lambda: prometheus.query('ticket_classifier_drift_window_predictions{window="count"} >= 200'),
+        what="the count window to fill",
+    )
+    time.sleep(8)  # longer than the shortened "for:" of the alert
+    psi_in_distribution = {
+        r["metric"]["signal"]: float(r["value"][1])
+        for r in prometheus.query('ticket_classifier_drift_psi{window="count"}')
+    }
+    assert prometheus.firing(DRIFT_ALERT) == [], psi_in_distribution
+    assert max(psi_in_distribution.values()) < 0.25
+
+    dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "ticket-classifier.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "30s")
+            assert prometheus.query(expr), f"panel {panel['title']!r}: no data for {expr}"
+
+    send(server, [(t.subject, t.description) for t in generate_tickets(400, seed=13, drifted=True)])
+    try:
+        alerts = wait_for(lambda: prometheus.firing(DRIFT_ALERT), timeout_s=120, what="the drift alert")
+    except AssertionError:
+        raise AssertionError(f"no drift alert; PSI now {prometheus.query('ticket_classifier_drift_psi')}") from None
+    assert {alert["labels"]["window"] for alert in alerts} >= {"count"}

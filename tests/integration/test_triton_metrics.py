@@ -1,0 +1,92 @@
+"""The product's own metrics on Triton's endpoint, and the server-side review flag."""
+
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+from ticket_classifier.build.repository import build_repository
+from ticket_classifier.build.rollout import rollout
+from ticket_classifier.clients.client import TicketClassifierClient
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.server import ServerConfig, TritonServer
+from ticket_classifier.training.demo_data import generate_tickets
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(server) -> str:
+    with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
+        return response.read().decode()
+
+
+def total(text: str, metric: str, **labels) -> float:
+    values = []
+    for line in text.splitlines():
+        if line.startswith(metric + "{") and all(f'{key}="{value}"' in line for key, value in labels.items()):
+            values.append(float(line.rsplit(" ", 1)[1]))
+    return sum(values)
+
+
+@pytest.fixture
+def fresh_server(tiny_model, tmp_path):
+    repository = tmp_path / "repository"
+    policy = ReviewPolicy(confidence_threshold=0.9, critical_categories={"Security": 0.05})
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    with TritonServer(repository, config) as server:
+        yield server, repository, policy
+
+
+def test_counters_add_up_to_the_tickets_sent(fresh_server):
+    server, _, policy = fresh_server
+    tickets = [(t.subject, t.description) for t in generate_tickets(90, seed=4)]
+    with TicketClassifierClient(server.grpc_url, review_policy=policy) as client:
+        predictions = client.classify_batch(tickets)
+    text = scrape(server)
+    assert total(text, "ticket_classifier_predictions_total") == 90
+    assert total(text, "ticket_classifier_confidence_total") == 90
+    for category in {p.category for p in predictions}:
+        expected = sum(p.category == category for p in predictions)
+        assert total(text, "ticket_classifier_predictions_total", category=category) == expected
+    assert total(text, "ticket_classifier_review_total", rule="any") == sum(p.requires_review for p in predictions)
+    assert re.search(r'ticket_classifier_confidence_total\{bin="0\.9-1\.0"', text)
+
+
+def test_server_side_review_flag_matches_the_client_policy(fresh_server):
+    server, _, policy = fresh_server
+    tickets = [(t.subject, t.description) for t in generate_tickets(30, seed=8)]
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    inputs = []
+    for name, values in (("SUBJECT", [s for s, _ in tickets]), ("DESCRIPTION", [d for _, d in tickets])):
+        tensor = grpcclient.InferInput(name, [len(values), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[v.encode()] for v in values], dtype=object))
+        inputs.append(tensor)
+    served = client.infer("ticket_classifier", inputs).as_numpy("REQUIRES_REVIEW").reshape(-1).tolist()
+    with TicketClassifierClient(server.grpc_url, review_policy=policy) as typed:
+        assert served == [p.requires_review for p in typed.classify_batch(tickets)]
+
+
+def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server):
+    server, repository, policy = fresh_server
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
+    rollout(repository, 2, server.http_url)
+    with TicketClassifierClient(server.grpc_url, review_policy=policy) as client:
+        version = client.classify("VPN", "down").model_version
+    text = scrape(server)
+    assert version.startswith("2-")
+    assert total(text, "ticket_classifier_predictions_total", model_version=version) == 1
+
+
+def test_policy_naming_unknown_categories_is_rejected_at_build(tiny_model, tmp_path):
+    from ticket_classifier.errors import TicketClassifierError
+
+    with pytest.raises(TicketClassifierError, match="does not know: Fraud"):
+        build_repository(
+            tiny_model.checkpoint,
+            tiny_model.onnx.parent,
+            tmp_path / "r",
+            review_policy=ReviewPolicy(critical_categories={"Fraud": 0.1}),
+        )
