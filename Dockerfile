@@ -12,5 +12,9 @@ FROM nvcr.io/nvidia/tritonserver:24.10-py3
 RUN python3 -m pip install --no-cache-dir "numpy>=1.24,<2" "tokenizers>=0.19,<0.24"
 
 EXPOSE 8000 8001 8002
-CMD ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", "--load-model=*", \
-     "--strict-readiness=true", "--exit-on-error=false", "--metrics-config=summary_latencies=true"]
+# Byte-compile the Python models for this container's interpreter before Triton reads the
+# repository: a __pycache__ written later would look like a changed model to Triton and make
+# every rollout reload all versions (see build/repository.py, precompile).
+CMD ["sh", "-c", "python3 -m compileall -q /models && exec tritonserver --model-repository=/models \
+     --model-control-mode=explicit --load-model=* --strict-readiness=true --exit-on-error=false \
+     --metrics-config=summary_latencies=true"]

@@ -16,6 +16,7 @@ added beside the existing ones without touching the ensemble; ``ticket-classifie
 (:func:`ticket_classifier.build.rollout.rollout`) points the ensemble at it.
 """
 
+import compileall
 import datetime
 import hashlib
 import json
@@ -106,7 +107,7 @@ def build_repository(
     input_names = list(ticket_tokenizer.input_names)
     for config in member_configs(options, input_names, len(labels)):
         (output_dir / config.name / str(version)).mkdir(parents=True)
-        (output_dir / config.name / "config.pbtxt").write_text(config.render(), encoding="utf-8")
+        _write_if_changed(output_dir / config.name / "config.pbtxt", config.render())
 
     tokenizer_dir = output_dir / TOKENIZER / str(version)
     shutil.copyfile(TOKENIZER_SOURCE, tokenizer_dir / "model.py")
@@ -140,10 +141,30 @@ def build_repository(
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
+        precompile(folder)
     activate = not (output_dir / ENSEMBLE / "config.pbtxt").exists()
     if activate:
         write_ensemble(output_dir, options, version)
     return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=activate)
+
+
+def precompile(folder: Path) -> None:
+    """Byte-compile the Python files of a model version now, for this interpreter.
+
+    Triton's Python stub would otherwise write ``__pycache__`` into the version folder when it
+    first imports the model; Triton then takes the folder for a changed model and reloads it
+    (and its ensemble) on every later load request, which under traffic can stall a rollout.
+    """
+    if not compileall.compile_dir(str(folder), quiet=1, maxlevels=0):
+        raise TicketClassifierError(f"cannot byte-compile the Python files in {folder}")
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it: Triton reloads every version of a model
+    whose configuration file changed, so an unchanged file keeps the served versions untouched."""
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
 
 
 def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -> None:

@@ -38,6 +38,8 @@ def rollout(repository: "str | Path", version: int, http_url: str, *, timeout_s:
         log.info("loading %s (versions now on disk: %s)", model, versions(repository, model))
         admin.load_model(model, timeout_s=timeout_s)
         admin.wait_for_model(model, version, timeout_s=timeout_s)
+    # Loading a step makes Triton reload the ensemble that uses it: let that settle first.
+    admin.wait_for_model(ENSEMBLE, timeout_s=timeout_s)
     write_ensemble(repository, options, version)
     try:
         admin.load_model(ENSEMBLE, timeout_s=timeout_s)

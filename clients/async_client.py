@@ -15,6 +15,7 @@ from ticket_classifier.clients.protocol import (
     Ticket,
     TlsOptions,
     error_message,
+    grpc_tls_options,
     is_retryable,
     requested_outputs,
     split,
@@ -116,14 +117,7 @@ def _connect(protocol: str, url: str, timeout_s: float, tls: TlsOptions):
         import tritonclient.grpc as triton
         import tritonclient.grpc.aio as triton_aio
 
-        options = {}
-        if tls.enabled:
-            options = dict(
-                ssl=True,
-                root_certificates=tls.root_certificates,
-                private_key=tls.private_key,
-                certificate_chain=tls.certificate_chain,
-            )
+        options = grpc_tls_options(tls)
     else:
         import tritonclient.http as triton
         import tritonclient.http.aio as triton_aio

@@ -14,6 +14,7 @@ from ticket_classifier.clients.protocol import (
     Ticket,
     TlsOptions,
     error_message,
+    grpc_tls_options,
     is_retryable,
     requested_outputs,
     split,
@@ -112,14 +113,7 @@ def _connect(protocol: str, url: str, timeout_s: float, tls: TlsOptions):
     if protocol == "grpc":
         import tritonclient.grpc as triton
 
-        options = {}
-        if tls.enabled:
-            options = dict(
-                ssl=True,
-                root_certificates=tls.root_certificates,
-                private_key=tls.private_key,
-                certificate_chain=tls.certificate_chain,
-            )
+        options = grpc_tls_options(tls)
     else:
         import tritonclient.http as triton
 

@@ -53,6 +53,18 @@ class TlsOptions:
     certificate_chain: str | None = None
 
 
+def grpc_tls_options(tls: TlsOptions) -> dict:
+    """Keyword arguments of the ``tritonclient`` gRPC clients (sync and aio) for ``tls``."""
+    if not tls.enabled:
+        return {}
+    return {
+        "ssl": True,
+        "root_certificates": tls.root_certificates,
+        "private_key": tls.private_key,
+        "certificate_chain": tls.certificate_chain,
+    }
+
+
 @dataclass
 class ClientSettings:
     """The ``client`` section of ``configs/production.yaml``."""

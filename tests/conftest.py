@@ -5,6 +5,7 @@ Two architectures are covered everywhere a model is needed: a BERT-style encoder
 """
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,24 @@ def make_tiny_encoder(architecture: str, directory: Path) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def require_binary():
+    """``require_binary(name)``: the path of a monitoring tool (Debian package prometheus).
+
+    Skips without it, except where REQUIRE_PROMETHEUS=1 (CI, which installs it): there it fails.
+    """
+
+    def find(name: str) -> str:
+        found = shutil.which(name)
+        if found is None:
+            if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+                pytest.fail(f"{name} is required here (Debian package prometheus)")
+            pytest.skip(f"{name} not installed (Debian package prometheus); .ci/run installs it")
+        return found
+
+    return find
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,14 @@ def test_layout_and_single_label_list(tiny_model):
     assert read_labels(repository / POSTPROCESS / "1") == read_labels(tiny_model.checkpoint)
 
 
+def test_python_models_are_precompiled_for_this_interpreter(tiny_model):
+    import sys
+
+    tag = sys.implementation.cache_tag
+    for model in (TOKENIZER, CLASSIFIER, POSTPROCESS):
+        assert (tiny_model.repository / model / "1" / "__pycache__" / f"model.{tag}.pyc").is_file()
+
+
 def test_drift_reference_travels_with_the_model_version(tiny_model):
     served = tiny_model.repository / POSTPROCESS / "1" / "drift_reference.json"
     assert served.read_bytes() == (tiny_model.checkpoint / "drift_reference.json").read_bytes()

@@ -8,9 +8,7 @@ are checked by ``promtool test rules``).
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -33,15 +31,6 @@ MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 DRIFT_ALERT = "TicketClassifierPredictionDrift"
 
 
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail("prometheus is required here (Debian package prometheus)")
-        pytest.skip("prometheus not installed (Debian package prometheus); .ci/run installs it")
-    return found
-
-
 def wait_for(predicate, timeout_s=90.0, interval_s=1.0, what="condition"):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -55,7 +44,7 @@ def wait_for(predicate, timeout_s=90.0, interval_s=1.0, what="condition"):
 class Prometheus:
     """A real Prometheus process with the committed rules (short ``for:``) and 1 s intervals."""
 
-    def __init__(self, folder: Path, triton_metrics_port: int, sidecar_port: int) -> None:
+    def __init__(self, binary: str, folder: Path, triton_metrics_port: int, sidecar_port: int) -> None:
         self.port = free_port()
         rules = folder / "rules"
         rules.mkdir(parents=True)
@@ -70,7 +59,7 @@ class Prometheus:
         (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.process = subprocess.Popen(
             [
-                prometheus_binary(),
+                binary,
                 f"--config.file={folder / 'prometheus.yml'}",
                 f"--storage.tsdb.path={folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
@@ -113,7 +102,8 @@ def send(server, tickets, rounds_per_second=20):
 
 
 @pytest.fixture
-def stack(tiny_model, tmp_path):
+def stack(tiny_model, tmp_path, require_binary):
+    binary = require_binary("prometheus")
     repository = tmp_path / "repository"
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
     server = TritonServer(repository, ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1"))
@@ -152,7 +142,7 @@ def stack(tiny_model, tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        prometheus = Prometheus(tmp_path / "prometheus", server.config.metrics_port, sidecar_port)
+        prometheus = Prometheus(binary, tmp_path / "prometheus", server.config.metrics_port, sidecar_port)
         yield server, prometheus
     finally:
         if prometheus:
