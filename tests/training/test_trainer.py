@@ -67,6 +67,7 @@ def test_checkpoint_matches_the_architecture(tiny_model):
 @pytest.fixture
 def quick_config(tiny_encoders, demo_csv, tmp_path, make_training_config):
     config = make_training_config(tiny_encoders["bert"], demo_csv, tmp_path / "run")
+    config.optimization.epochs = 2
     config.optimization.early_stopping_patience = 5
     config.evaluation.baseline = False
     return config
