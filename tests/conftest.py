@@ -6,6 +6,8 @@ Two architectures are covered everywhere a model is needed: a BERT-style encoder
 
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,3 +171,33 @@ def tiny_server(tiny_model):
     config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
     with TritonServer(tiny_model.repository, config) as server:
         yield server
+
+
+@dataclass
+class ServeProcess:
+    """A ``ticket-classifier serve`` subprocess and the HTTP port it was told to use."""
+
+    process: subprocess.Popen
+    http_port: int
+
+
+@pytest.fixture
+def serve_command():
+    """Start ``ticket-classifier serve`` on free ports as a subprocess; killed at teardown if still running."""
+    from ticket_classifier.server import free_port
+
+    started = []
+
+    def start(repository: Path, *, stderr=subprocess.STDOUT) -> ServeProcess:
+        http, grpc, metrics = (free_port() for _ in range(3))
+        command = [sys.executable, "-m", "ticket_classifier.cli", "serve", "--model-repository", str(repository)]
+        command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        started.append(process)
+        return ServeProcess(process, http)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

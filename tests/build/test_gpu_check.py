@@ -9,24 +9,15 @@ from ticket_classifier.build.gpu_check import main
 pytestmark = pytest.mark.slow
 
 
+def run_check(tiny_model, provider: str, arguments: list[str]) -> int:
+    """The GPU check on the tiny model with ``provider`` and extra arguments; the exit code."""
+    model = ["--checkpoint", str(tiny_model.checkpoint), "--onnx-dir", str(tiny_model.onnx.parent)]
+    return main([*model, "--provider", provider, *arguments])
+
+
 def test_gpu_check_runs_with_the_cpu_provider(tiny_model, tmp_path, capsys):
     output = tmp_path / "gpu_check.json"
-    code = main(
-        [
-            "--checkpoint",
-            str(tiny_model.checkpoint),
-            "--onnx-dir",
-            str(tiny_model.onnx.parent),
-            "--provider",
-            "CPUExecutionProvider",
-            "--samples",
-            "30",
-            "--repeats",
-            "2",
-            "--output",
-            str(output),
-        ]
-    )
+    code = run_check(tiny_model, "CPUExecutionProvider", ["--samples", "30", "--repeats", "2", "--output", str(output)])
     assert code == 0
     results = json.loads(output.read_text())
     assert results["precisions"]["fp32"]["passed"]
@@ -35,16 +26,5 @@ def test_gpu_check_runs_with_the_cpu_provider(tiny_model, tmp_path, capsys):
 
 
 def test_missing_provider_is_a_clear_error(tiny_model, tmp_path, capsys):
-    code = main(
-        [
-            "--checkpoint",
-            str(tiny_model.checkpoint),
-            "--onnx-dir",
-            str(tiny_model.onnx.parent),
-            "--provider",
-            "TensorrtExecutionProvider",
-            "--output",
-            str(tmp_path / "o.json"),
-        ]
-    )
+    code = run_check(tiny_model, "TensorrtExecutionProvider", ["--output", str(tmp_path / "o.json")])
     assert code == 1 and "TensorrtExecutionProvider is not available" in capsys.readouterr().err

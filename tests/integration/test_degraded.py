@@ -3,7 +3,6 @@
 import shutil
 import signal
 import subprocess
-import sys
 import urllib.request
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from ticket_classifier.build.model_configs import CLASSIFIER
 from ticket_classifier.cli import main
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.server import ServerConfig, TritonServer, free_port
+from ticket_classifier.server import ServerConfig, TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -56,35 +55,12 @@ def test_waiting_for_readiness_fails_naming_the_model(corrupted_repository):
         TritonServer(corrupted_repository, config).start()
 
 
-def test_serve_command_keeps_serving_degraded_and_says_why(corrupted_repository):
-    ports = [free_port() for _ in range(3)]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ticket_classifier.cli",
-            "serve",
-            "--model-repository",
-            str(corrupted_repository),
-            "--http-port",
-            str(ports[0]),
-            "--grpc-port",
-            str(ports[1]),
-            "--metrics-port",
-            str(ports[2]),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        first = process.stdout.readline()
-        assert "DEGRADED (live, not ready)" in first
-        assert f"model '{CLASSIFIER}' failed to load" in process.stderr.readline()
-        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/live", timeout=5) as response:
-            assert response.status == 200
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+def test_serve_command_keeps_serving_degraded_and_says_why(corrupted_repository, serve_command):
+    served = serve_command(corrupted_repository, stderr=subprocess.PIPE)
+    process = served.process
+    assert "DEGRADED (live, not ready)" in process.stdout.readline()
+    assert f"model '{CLASSIFIER}' failed to load" in process.stderr.readline()
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.http_port}/v2/health/live", timeout=5) as response:
+        assert response.status == 200
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0

@@ -9,17 +9,18 @@ from ticket_classifier.cli import main
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
 
 
+def run_benchmark(tiny_model, data, arguments: list[str]) -> int:
+    """``ticket-classifier benchmark-serving`` on the tiny model with extra arguments; the exit code."""
+    model = ["--checkpoint", str(tiny_model.checkpoint), "--onnx-dir", str(tiny_model.onnx.parent)]
+    return main(["benchmark-serving", *model, "--data", str(data), *arguments])
+
+
 def test_benchmark_prints_a_table_and_writes_json(tiny_model, demo_csv, tmp_path, capsys):
     output = tmp_path / "serving.json"
-    code = main(
+    code = run_benchmark(
+        tiny_model,
+        demo_csv,
         [
-            "benchmark-serving",
-            "--checkpoint",
-            str(tiny_model.checkpoint),
-            "--onnx-dir",
-            str(tiny_model.onnx.parent),
-            "--data",
-            str(demo_csv),
             "--variants",
             "fp32,fp32-no-buckets",
             "--concurrency",
@@ -28,7 +29,7 @@ def test_benchmark_prints_a_table_and_writes_json(tiny_model, demo_csv, tmp_path
             "20",
             "--output",
             str(output),
-        ]
+        ],
     )
     assert code == 0
     rows = json.loads(output.read_text())["results"]
@@ -52,18 +53,7 @@ def test_benchmark_prints_a_table_and_writes_json(tiny_model, demo_csv, tmp_path
     ],
 )
 def test_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):
-    code = main(
-        [
-            "benchmark-serving",
-            "--checkpoint",
-            str(tiny_model.checkpoint),
-            "--onnx-dir",
-            str(tiny_model.onnx.parent),
-            "--data",
-            str(demo_csv),
-            *arguments,
-        ]
-    )
+    code = run_benchmark(tiny_model, demo_csv, arguments)
     assert code == 1 and message in capsys.readouterr().err
 
 
