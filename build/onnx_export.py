@@ -88,7 +88,7 @@ def parity_sample(checkpoint_dir: Path, parity_data: str | None, limit: int) -> 
                 f"the checkpoint's data {config.data.path} is not here; give held-out texts with --parity-data"
             )
         texts = prepare_splits(config.data, config.optimization.seed).test
-        source = f"test split of {config.data.path}"
+        source = f"test file {config.data.test_path}" if config.data.test_path else f"test split of {config.data.path}"
     if len(texts) > limit:
         texts = texts.subset(np.random.default_rng(PARITY_SEED).choice(len(texts), limit, replace=False))
     targets = targets_for(texts.labels, read_labels(checkpoint_dir), source)

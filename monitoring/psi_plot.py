@@ -78,7 +78,7 @@ def plot(series: dict[str, list[dict]], warning: float, alert: float, path: Path
     axes.set_xlabel("predictions served")
     axes.set_ylabel("PSI against the validation reference")
     axes.set_title("Drift monitor: PSI over the last predictions (count window)")
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=8, loc="center right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
