@@ -81,20 +81,16 @@ class CounterHistory:
     def window_by_time(self, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
         """Counts of the last ``seconds`` (from the newest snapshot at least that old, else from the first)."""
         latest = self.snapshots[-1]
-        start = self.snapshots[0]
-        for snapshot in self.snapshots:
-            if snapshot.at <= latest.at - seconds:
-                start = snapshot
-        return _difference(latest, start)
+        return _difference(latest, self._newest_start(lambda snapshot: snapshot.at <= latest.at - seconds))
 
     def window_by_count(self, predictions: int) -> tuple[dict[str, float], dict[str, float]]:
         """Counts of (about) the last ``predictions`` tickets, at scrape granularity."""
         latest = self.snapshots[-1]
-        start = self.snapshots[0]
-        for snapshot in self.snapshots:
-            if snapshot.total <= latest.total - predictions:
-                start = snapshot
-        return _difference(latest, start)
+        return _difference(latest, self._newest_start(lambda snapshot: snapshot.total <= latest.total - predictions))
+
+    def _newest_start(self, far_enough) -> Snapshot:
+        """The newest snapshot for which ``far_enough`` holds, else the oldest one kept."""
+        return next((snapshot for snapshot in reversed(self.snapshots) if far_enough(snapshot)), self.snapshots[0])
 
 
 def _difference(latest: Snapshot, start: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
