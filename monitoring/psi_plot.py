@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=40)
     parser.add_argument("--count-window", type=int, default=400)
     args = parser.parse_args(argv)
+    if min(args.tickets, args.batch, args.count_window) < 1:
+        print("error: --tickets, --batch and --count-window must be at least 1", file=sys.stderr)
+        return 1
     try:
         series = {
             name: record_stream(Path(args.model_repository), drifted, args.tickets, args.batch, args.count_window)
