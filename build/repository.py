@@ -6,12 +6,13 @@ Layout (``N`` is the model version)::
     ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
                                                     tokenizer.json, ticket_tokenizer.json
     ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json (+ model.py for the Python backend)
-    ticket_classifier_postprocess/  config.pbtxt, N/model.py, ticket_review.py, labels.json, model_info.json,
-                                                    review_policy.json, drift_reference.json
+    ticket_classifier_postprocess/  config.pbtxt, N/model.py, ticket_review.py, ticket_metrics.py, labels.json,
+                                                    model_info.json, review_policy.json, drift_reference.json
 
 The label list is written once, into the postprocessing step. The text-joining and
 tokenization modules are copied verbatim from this package, so serving runs the code
-training ran; so is the review policy module, which the clients run too. A new version is
+training ran; so are the review policy module, which the clients run too, and the product
+metrics' names, which the drift sidecar reads. A new version is
 added beside the existing ones without touching the ensemble; ``ticket-classifier rollout``
 (:func:`ticket_classifier.build.rollout.rollout`) points the ensemble at it.
 """
@@ -49,10 +50,11 @@ from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import LABELS_FILENAME, read_labels, write_labels
+from ticket_classifier.monitoring import product_metrics
 from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
 
-VENDORED_MODULES = {"ticket_text.py": Path(text.__file__), "ticket_tokenization.py": Path(tokenization.__file__)}
-VENDORED_REVIEW_MODULE = ("ticket_review.py", Path(review.__file__))
+TOKENIZER_VENDORED = {"ticket_text.py": Path(text.__file__), "ticket_tokenization.py": Path(tokenization.__file__)}
+POSTPROCESS_VENDORED = {"ticket_review.py": Path(review.__file__), "ticket_metrics.py": Path(product_metrics.__file__)}
 REVIEW_POLICY_FILENAME = "review_policy.json"
 
 
@@ -111,8 +113,7 @@ def build_repository(
 
     tokenizer_dir = output_dir / TOKENIZER / str(version)
     shutil.copyfile(TOKENIZER_SOURCE, tokenizer_dir / "model.py")
-    for filename, source in VENDORED_MODULES.items():
-        shutil.copyfile(source, tokenizer_dir / filename)
+    _copy_modules(TOKENIZER_VENDORED, tokenizer_dir)
     ticket_tokenizer.save(tokenizer_dir)
 
     classifier_dir = output_dir / CLASSIFIER / str(version)
@@ -124,7 +125,7 @@ def build_repository(
 
     postprocess_dir = output_dir / POSTPROCESS / str(version)
     shutil.copyfile(POSTPROCESS_SOURCE, postprocess_dir / "model.py")
-    shutil.copyfile(VENDORED_REVIEW_MODULE[1], postprocess_dir / VENDORED_REVIEW_MODULE[0])
+    _copy_modules(POSTPROCESS_VENDORED, postprocess_dir)
     (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
     write_labels(postprocess_dir, labels)
     shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
@@ -147,6 +148,12 @@ def build_repository(
     if activate:
         write_ensemble(output_dir, options, version)
     return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=activate)
+
+
+def _copy_modules(modules: dict[str, Path], folder: Path) -> None:
+    """Copy shared modules next to a Python model, under the names its ``model.py`` imports."""
+    for filename, source in modules.items():
+        shutil.copyfile(source, folder / filename)
 
 
 def precompile(folder: Path) -> None:

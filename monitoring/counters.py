@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-PREDICTIONS = "ticket_classifier_predictions_total"
-CONFIDENCE = "ticket_classifier_confidence_total"
+from ticket_classifier.monitoring.product_metrics import CONFIDENCE, PREDICTIONS
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.monitoring.counters import CounterHistory, parse_product_counters
+from ticket_classifier.monitoring.product_metrics import confidence_bin_names
 from ticket_classifier.monitoring.psi import drift_status, population_stability_index
 from ticket_classifier.monitoring.settings import DriftMonitorConfig
 
@@ -158,10 +159,7 @@ class DriftMonitor:
         """PSI and status for every signal and window."""
         reference = self.reference
         labels = reference["labels"]
-        bins = [
-            f"{low:.1f}-{high:.1f}"
-            for low, high in zip(reference["confidence_edges"][:-1], reference["confidence_edges"][1:])
-        ]
+        bins = confidence_bin_names(reference["confidence_edges"])
         expected = {
             "category": [reference["category_shares"][label] for label in labels],
             "confidence": reference["confidence_shares"],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+from ticket_metrics import CONFIDENCE, PREDICTIONS, REVIEW, confidence_bin_names
 from ticket_review import RULES, ReviewPolicy
 
 
@@ -43,17 +44,17 @@ class TritonPythonModel:
         """One counter per category, confidence bin and review rule, labelled with the model version."""
         counter = pb_utils.MetricFamily.COUNTER
         predictions = pb_utils.MetricFamily(
-            name="ticket_classifier_predictions_total",
+            name=PREDICTIONS,
             description="Tickets classified, by predicted category",
             kind=counter,
         )
         confidence = pb_utils.MetricFamily(
-            name="ticket_classifier_confidence_total",
+            name=CONFIDENCE,
             description="Tickets classified, by top-1 confidence bin",
             kind=counter,
         )
         review = pb_utils.MetricFamily(
-            name="ticket_classifier_review_total",
+            name=REVIEW,
             description="Tickets flagged for review by the server-side policy, by rule",
             kind=counter,
         )
@@ -62,8 +63,8 @@ class TritonPythonModel:
             predictions.Metric(labels={"category": label, "model_version": version}) for label in self.label_names
         ]
         self.bin_metrics = [
-            confidence.Metric(labels={"bin": f"{low:.1f}-{high:.1f}", "model_version": version})
-            for low, high in zip(self.edges[:-1], self.edges[1:])
+            confidence.Metric(labels={"bin": name, "model_version": version})
+            for name in confidence_bin_names(self.edges)
         ]
         self.review_metrics = {
             rule: review.Metric(labels={"rule": rule, "model_version": version}) for rule in ("any",) + RULES
