@@ -90,15 +90,20 @@ def _export(args: argparse.Namespace) -> None:
     print(f"ONNX models and {BUILD_REPORT_FILENAME} written to {args.output_dir}")
 
 
+def _apply_flags(section: object, args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Let the command-line flags that were given override the same-named fields of a config section."""
+    for name in names:
+        if getattr(args, name) is not None:
+            setattr(section, name, getattr(args, name))
+
+
 def _build_repository(args: argparse.Namespace) -> None:
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.production import load_production_config
 
     production = load_production_config(args.config)
     options = production.repository
-    for name in ("device", "classifier_backend", "max_batch_size", "precision"):
-        if getattr(args, name) is not None:
-            setattr(options, name, getattr(args, name))
+    _apply_flags(options, args, ("device", "classifier_backend", "max_batch_size", "precision"))
     options.__post_init__()
     built = build_repository(
         args.checkpoint, args.onnx_dir, args.output, options, version=args.version, review_policy=production.review
@@ -158,9 +163,9 @@ def _drift_monitor(args: argparse.Namespace) -> None:
     from ticket_classifier.production import load_production_config
 
     config = load_production_config(args.config).monitoring
-    for name in ("port", "triton_url", "triton_metrics_url", "model_repository", "reference", "webhook_url"):
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
+    _apply_flags(
+        config, args, ("port", "triton_url", "triton_metrics_url", "model_repository", "reference", "webhook_url")
+    )
     if args.scrape_interval is not None:
         config.scrape_interval_s = args.scrape_interval
     config.__post_init__()
@@ -178,9 +183,7 @@ def _serve(args: argparse.Namespace) -> None:
     from ticket_classifier.server import serve_forever
 
     config = load_production_config(args.config).server
-    for name in ("http_port", "grpc_port", "metrics_port"):
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
+    _apply_flags(config, args, ("http_port", "grpc_port", "metrics_port"))
     serve_forever(args.model_repository, config)
 
 
