@@ -17,9 +17,11 @@ from ticket_classifier.build.pbtxt import (
     EnsembleStep,
     InstanceGroup,
     ModelConfig,
+    QueuePolicy,
     TensorConfig,
     VersionPolicy,
 )
+from ticket_classifier.text import MAX_FIELD_BYTES_PARAMETER, MAX_REQUEST_BYTES_PARAMETER
 
 ENSEMBLE = "ticket_classifier"
 TOKENIZER = "ticket_classifier_tokenizer"
@@ -50,6 +52,10 @@ class RepositoryOptions:
     version_policy_latest: int = 2
     precision: str = "fp32"
     length_bucketing: bool = True
+    max_field_bytes: int = 64 * 1024
+    max_request_bytes: int = 1024 * 1024
+    queue_timeout_ms: int = 30000
+    max_queue_size: int = 1024
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -69,6 +75,10 @@ class RepositoryOptions:
             raise ValueError("repository instance counts, top_k and version_policy_latest must be at least 1")
         if self.precision not in PRECISIONS:
             raise ValueError(f"repository.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 1 <= self.max_field_bytes <= self.max_request_bytes:
+            raise ValueError("repository needs 1 <= max_field_bytes <= max_request_bytes")
+        if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
+            raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
 
     @property
     def instance_kind(self) -> str:
@@ -77,7 +87,18 @@ class RepositoryOptions:
 
     def batching(self) -> DynamicBatching:
         """The dynamic batcher used by every batching step."""
-        return DynamicBatching(self.max_queue_delay_microseconds, tuple(self.preferred_batch_sizes))
+        return DynamicBatching(
+            self.max_queue_delay_microseconds,
+            tuple(self.preferred_batch_sizes),
+            QueuePolicy(self.queue_timeout_ms * 1000, self.max_queue_size),
+        )
+
+    def size_limits(self) -> dict[str, str]:
+        """The byte limits as model parameters: the tokenizer enforces them, clients read them from the ensemble."""
+        return {
+            MAX_FIELD_BYTES_PARAMETER: str(self.max_field_bytes),
+            MAX_REQUEST_BYTES_PARAMETER: str(self.max_request_bytes),
+        }
 
     def policy(self) -> VersionPolicy:
         """Serve the newest ``version_policy_latest`` versions."""
@@ -88,7 +109,8 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> 
     """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU).
 
     With ``length_bucketing`` each request is padded to a fixed length bucket, so that the
-    classifier's batcher can merge requests; without it, to its own longest text.
+    classifier's batcher can merge requests; without it, to its own longest text. Fields and
+    requests over the byte limits are refused before decoding.
     """
     return ModelConfig(
         name=TOKENIZER,
@@ -99,7 +121,7 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> 
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
-        parameters={"length_bucketing": "true" if options.length_bucketing else "false"},
+        parameters={"length_bucketing": "true" if options.length_bucketing else "false", **options.size_limits()},
     )
 
 
@@ -165,6 +187,7 @@ def ensemble_config(
         max_batch_size=options.max_batch_size,
         inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
         outputs=outputs,
+        parameters=options.size_limits(),
         ensemble_steps=(
             EnsembleStep(
                 TOKENIZER,

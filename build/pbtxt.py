@@ -45,11 +45,35 @@ class TensorConfig:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """How long a request may wait in a model's queue, and how many may wait (0: no limit).
+
+    A request still queued after ``timeout_microseconds`` is rejected (Triton counts it as
+    ``REJECTED``) instead of being run for a client that has given up; a client may ask for a
+    shorter timeout per request.
+    """
+
+    timeout_microseconds: int = 0
+    max_queue_size: int = 0
+
+    def render(self) -> str:
+        """The ``default_queue_policy`` block."""
+        lines = [
+            "timeout_action: REJECT",
+            f"default_timeout_microseconds: {self.timeout_microseconds}",
+            "allow_timeout_override: true",
+            f"max_queue_size: {self.max_queue_size}",
+        ]
+        return "default_queue_policy {\n" + _indent("\n".join(lines)) + "\n}"
+
+
+@dataclass(frozen=True)
 class DynamicBatching:
     """Dynamic batcher settings."""
 
     max_queue_delay_microseconds: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()
+    queue_policy: QueuePolicy | None = None
 
     def render(self) -> str:
         """The ``dynamic_batching`` block."""
@@ -57,6 +81,8 @@ class DynamicBatching:
         if self.preferred_batch_sizes:
             lines.append(f"preferred_batch_size: {_int_list(self.preferred_batch_sizes)}")
         lines.append(f"max_queue_delay_microseconds: {self.max_queue_delay_microseconds}")
+        if self.queue_policy:
+            lines.append(self.queue_policy.render())
         return "dynamic_batching {\n" + _indent("\n".join(lines)) + "\n}"
 
 

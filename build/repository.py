@@ -4,7 +4,7 @@ Layout (``N`` is the model version)::
 
     ticket_classifier/              config.pbtxt (steps pinned to the active version), 1/
     ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
-                                                    tokenizer.json, ticket_tokenizer.json
+                                                    ticket_metrics.py, tokenizer.json, ticket_tokenizer.json
     ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json (+ model.py for the Python backend)
     ticket_classifier_postprocess/  config.pbtxt, N/model.py, ticket_review.py, ticket_metrics.py, labels.json,
                                                     model_info.json, review_policy.json, drift_reference.json
@@ -53,7 +53,11 @@ from ticket_classifier.labels import LABELS_FILENAME, read_labels, write_labels
 from ticket_classifier.monitoring import product_metrics
 from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
 
-TOKENIZER_VENDORED = {"ticket_text.py": Path(text.__file__), "ticket_tokenization.py": Path(tokenization.__file__)}
+TOKENIZER_VENDORED = {
+    "ticket_text.py": Path(text.__file__),
+    "ticket_tokenization.py": Path(tokenization.__file__),
+    "ticket_metrics.py": Path(product_metrics.__file__),
+}
 POSTPROCESS_VENDORED = {"ticket_review.py": Path(review.__file__), "ticket_metrics.py": Path(product_metrics.__file__)}
 REVIEW_POLICY_FILENAME = "review_policy.json"
 

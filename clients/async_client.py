@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.protocol import (
     ClientCore,
+    RequestPlan,
+    ServingLimits,
     Ticket,
     TlsOptions,
     error_message,
     grpc_tls_options,
-    is_retryable,
+    plan_requests,
     requested_outputs,
-    split,
+    server_timeout_us,
     text_inputs,
     ticket_columns,
 )
@@ -57,12 +59,15 @@ class AsyncTicketClassifierClient(ClientCore):
         except Exception:  # tritonclient raises several types for an absent server
             return False
 
+    async def limits(self) -> ServingLimits:
+        """The served model's batch size and byte limits (asked once, then remembered)."""
+        if self._limits is None:
+            self._limits = ServingLimits.from_model_config(await self._call(self._model_config, 0))
+        return self._limits
+
     async def max_batch_size(self) -> int:
-        """The model's ``max_batch_size`` (asked once, then remembered)."""
-        if self._max_batch_size is None:
-            config = await self._call(self._model_config)
-            self._max_batch_size = int(config.get("max_batch_size", 0)) or 1
-        return self._max_batch_size
+        """The model's ``max_batch_size``."""
+        return (await self.limits()).max_batch_size
 
     async def _model_config(self) -> dict:
         """The model configuration as a dict."""
@@ -75,35 +80,40 @@ class AsyncTicketClassifierClient(ClientCore):
         return (await self.classify_batch([(subject, description)]))[0]
 
     async def classify_batch(self, tickets: Sequence[Ticket]) -> list[Prediction]:
-        """Classify tickets; results keep the input order. Large batches go as several concurrent requests."""
+        """Classify tickets; results keep the input order. Large batches go as several concurrent requests.
+
+        A ticket over the server's byte limits is refused before anything is sent.
+        """
         subjects, descriptions = ticket_columns(tickets)
         if not subjects:
             return []
-        size = await self.max_batch_size()
+        plans = plan_requests(subjects, descriptions, await self.limits())
         results = await asyncio.gather(
-            *(
-                self._call(lambda s=chunk_subjects, d=chunk_descriptions: self._infer(s, d))
-                for chunk_subjects, chunk_descriptions in zip(split(subjects, size), split(descriptions, size))
-            )
+            *(self._call(lambda plan=plan: self._infer(plan), plan.payload_bytes) for plan in plans)
         )
         return self._predictions(results)
 
-    async def _infer(self, subjects: Sequence[str], descriptions: Sequence[str]):
-        """One inference request, bounded by the client timeout."""
-        inputs = text_inputs(self._triton, subjects, descriptions)
+    async def _infer(self, plan: RequestPlan):
+        """One inference request, bounded by the client timeout; the server drops it if still queued by then."""
+        inputs = text_inputs(self._triton, plan)
         outputs = requested_outputs(self._triton)
+        timeout = server_timeout_us(self.timeout_s)
         if self.protocol == "grpc":
-            return await self._client.infer(self.model_name, inputs, outputs=outputs, client_timeout=self.timeout_s)
-        return await asyncio.wait_for(self._client.infer(self.model_name, inputs, outputs=outputs), self.timeout_s)
+            return await self._client.infer(
+                self.model_name, inputs, outputs=outputs, timeout=timeout, client_timeout=self.timeout_s
+            )
+        return await asyncio.wait_for(
+            self._client.infer(self.model_name, inputs, outputs=outputs, timeout=timeout), self.timeout_s
+        )
 
-    async def _call(self, action):
+    async def _call(self, action, payload_bytes: int):
         """Await ``action()`` with bounded retries; errors become one-line :class:`TicketClassifierError`."""
         delays = self.retry.delays()
         for attempt in range(self.retry.max_attempts):
             try:
                 return await action()
             except Exception as exc:  # tritonclient and its transports raise many types
-                if is_retryable(exc) and attempt < len(delays):
+                if self.retry.should_retry(exc, payload_bytes) and attempt < len(delays):
                     await asyncio.sleep(delays[attempt])
                     continue
                 live = await self.is_live()

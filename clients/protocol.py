@@ -4,6 +4,7 @@ Only numpy and the standard library at import time; ``tritonclient`` modules are
 by the clients, which import them lazily (importing a client costs well under a second).
 """
 
+import asyncio
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,27 +14,50 @@ import numpy as np
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.text import (
+    MAX_FIELD_BYTES_PARAMETER,
+    MAX_REQUEST_BYTES_PARAMETER,
+    RejectedTicket,
+    check_sizes,
+    join_ticket_text,
+)
 
 MODEL_NAME = "ticket_classifier"
 PROTOCOLS = ("grpc", "http")
 REQUESTED_OUTPUTS = ("CATEGORY", "RANKED_LABELS", "RANKED_SCORES", "MODEL_VERSION")
-RETRYABLE_GRPC_CODES = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED")
-RETRYABLE_HTTP_STATUS = ("502", "503", "504")
+UNAVAILABLE_GRPC_CODES = ("StatusCode.UNAVAILABLE",)
+UNAVAILABLE_HTTP_STATUS = ("503",)
+TIMEOUT_GRPC_CODES = ("StatusCode.DEADLINE_EXCEEDED",)
+TIMEOUT_HTTP_STATUS = ("502", "504")
+FIELD_NAMES = ("subject", "description")
 
 Ticket = tuple[str, str] | Mapping[str, str]
 
 
 @dataclass
 class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter, for unavailable or unreachable servers only."""
+    """Bounded retries with exponential backoff and jitter, for unavailable or unreachable servers only.
+
+    A request that timed out is tried again only when it is small (at most
+    ``timeout_retry_max_bytes`` of text): the server may still be working on it, and re-sending
+    a large one would only add to that work. A request the server refused is never retried.
+    """
 
     max_attempts: int = 3
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 2.0
+    timeout_retry_max_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.initial_backoff_s < 0 or self.max_backoff_s < self.initial_backoff_s:
             raise ValueError("client.retry needs max_attempts >= 1 and 0 <= initial_backoff_s <= max_backoff_s")
+        if self.timeout_retry_max_bytes < 0:
+            raise ValueError("client.retry.timeout_retry_max_bytes must not be negative")
+
+    def should_retry(self, exc: BaseException, payload_bytes: int) -> bool:
+        """True when ``exc`` says the server was unavailable or unreachable, or a small request timed out."""
+        kind = failure_kind(exc)
+        return kind == "unavailable" or (kind == "timeout" and payload_bytes <= self.timeout_retry_max_bytes)
 
     def delays(self) -> list[float]:
         """The waits before attempts 2, 3, ...: exponential, capped, with up to 20 % jitter."""
@@ -63,6 +87,26 @@ def grpc_tls_options(tls: TlsOptions) -> dict:
         "private_key": tls.private_key,
         "certificate_chain": tls.certificate_chain,
     }
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """What one request may carry, read from the served ensemble's configuration."""
+
+    max_batch_size: int
+    max_field_bytes: int
+    max_request_bytes: int
+
+    @classmethod
+    def from_model_config(cls, config: dict) -> "ServingLimits":
+        """The limits of a model configuration (as JSON); no byte limits on a repository built without them."""
+        parameters = {key: value.get("string_value", "") for key, value in (config.get("parameters") or {}).items()}
+        unlimited = 2**62
+        return cls(
+            max_batch_size=int(config.get("max_batch_size", 0)) or 1,
+            max_field_bytes=int(parameters.get(MAX_FIELD_BYTES_PARAMETER) or unlimited),
+            max_request_bytes=int(parameters.get(MAX_REQUEST_BYTES_PARAMETER) or unlimited),
+        )
 
 
 @dataclass
@@ -109,7 +153,7 @@ class ClientCore:
         self.retry = retry or RetryPolicy()
         self.tls = tls or TlsOptions()
         self.top_k = top_k
-        self._max_batch_size: int | None = None
+        self._limits: ServingLimits | None = None
         self._policy_checked = False
 
     @classmethod
@@ -151,7 +195,11 @@ class ClientCore:
 
 
 def ticket_columns(tickets: Iterable[Ticket]) -> tuple[list[str], list[str]]:
-    """Subjects and descriptions of ``tickets`` (pairs or mappings with those keys), checked."""
+    """Subjects and descriptions of ``tickets`` (pairs or mappings with those keys), checked.
+
+    A ticket without text (empty, or only control, zero-width or NUL characters) is refused
+    here, as the server would refuse it.
+    """
     subjects, descriptions = [], []
     for index, ticket in enumerate(tickets):
         if isinstance(ticket, Mapping):
@@ -162,21 +210,65 @@ def ticket_columns(tickets: Iterable[Ticket]) -> tuple[list[str], list[str]]:
             raise TicketClassifierError(f"ticket {index} must be a (subject, description) pair or a mapping")
         if not isinstance(subject, str) or not isinstance(description, str):
             raise TicketClassifierError(f"ticket {index}: subject and description must be strings")
-        if not subject.strip() and not description.strip():
-            raise TicketClassifierError(f"ticket {index}: subject and description are both empty")
+        if not join_ticket_text((subject, description)):
+            raise TicketClassifierError(f"ticket {index}: subject and description have no text")
         subjects.append(subject)
         descriptions.append(description)
     return subjects, descriptions
 
 
-def text_inputs(triton, subjects: Sequence[str], descriptions: Sequence[str]) -> list:
+@dataclass(frozen=True)
+class RequestPlan:
+    """The texts of one inference request, UTF-8 encoded, and their size."""
+
+    subjects: list[bytes]
+    descriptions: list[bytes]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of text the request carries."""
+        return sum(map(len, self.subjects)) + sum(map(len, self.descriptions))
+
+
+def plan_requests(subjects: Sequence[str], descriptions: Sequence[str], limits: ServingLimits) -> list[RequestPlan]:
+    """Check every ticket against the server's byte limits and group them into requests that respect them.
+
+    An oversized field is a :class:`TicketClassifierError` naming the ticket: nothing is sent.
+    """
+    encoded = [
+        (subject.encode("utf-8"), description.encode("utf-8")) for subject, description in zip(subjects, descriptions)
+    ]
+    plans, current, size = [], [], 0
+    for index, ticket in enumerate(encoded):
+        try:
+            check_sizes([ticket], FIELD_NAMES, limits.max_field_bytes, limits.max_request_bytes)
+        except RejectedTicket as exc:
+            raise TicketClassifierError(f"ticket {index}{str(exc).removeprefix('ticket 0')} (server limit)") from None
+        ticket_bytes = len(ticket[0]) + len(ticket[1])
+        if current and (len(current) == limits.max_batch_size or size + ticket_bytes > limits.max_request_bytes):
+            plans.append(current)
+            current, size = [], 0
+        current.append(ticket)
+        size += ticket_bytes
+    if current:
+        plans.append(current)
+    return [RequestPlan([s for s, _ in plan], [d for _, d in plan]) for plan in plans]
+
+
+def text_inputs(triton, plan: RequestPlan) -> list:
     """The two [batch, 1] BYTES inputs of the ensemble, for the ``tritonclient`` module ``triton``."""
     tensors = []
-    for name, values in (("SUBJECT", subjects), ("DESCRIPTION", descriptions)):
+    for name, values in (("SUBJECT", plan.subjects), ("DESCRIPTION", plan.descriptions)):
         tensor = triton.InferInput(name, [len(values), 1], "BYTES")
-        tensor.set_data_from_numpy(np.array([[value.encode("utf-8")] for value in values], dtype=object))
+        tensor.set_data_from_numpy(np.array([[value] for value in values], dtype=object))
         tensors.append(tensor)
     return tensors
+
+
+def server_timeout_us(timeout_s: float) -> int:
+    """The per-request server timeout, in microseconds, matching the client's own: a request still
+    queued when the client gives up is dropped by the server instead of being run for nobody."""
+    return int(timeout_s * 1_000_000)
 
 
 def requested_outputs(triton) -> list:
@@ -211,30 +303,31 @@ def parse_predictions(result, policy: ReviewPolicy, top_k: int) -> list[Predicti
     return predictions
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for an unavailable, overloaded or unreachable server; never for a bad request."""
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
+def failure_kind(exc: BaseException) -> str:
+    """``"unavailable"`` (unreachable, not ready, queue full), ``"timeout"``, or ``"other"`` (never retried)."""
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # distinct classes before Python 3.11
+        return "timeout"
+    if isinstance(exc, ConnectionError):
+        return "unavailable"
     status = str(getattr(exc, "status", lambda: None)() or "")
-    if status in RETRYABLE_GRPC_CODES or status in RETRYABLE_HTTP_STATUS:
-        return True
+    if status in TIMEOUT_GRPC_CODES or status in TIMEOUT_HTTP_STATUS:
+        return "timeout"
+    if status in UNAVAILABLE_GRPC_CODES or status in UNAVAILABLE_HTTP_STATUS:
+        return "unavailable"
     message = str(exc).lower()
-    return status == "" and any(
+    if status == "" and any(
         phrase in message for phrase in ("connection refused", "failed to connect", "unavailable", "connection reset")
-    )
+    ):
+        return "unavailable"
+    return "other"
 
 
 def error_message(exc: BaseException) -> str:
     """The first line of a ``tritonclient`` (or connection) error."""
     text = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
-    if not text and isinstance(exc, TimeoutError):
+    if not text and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         text = "timed out"
     return (text or type(exc).__name__).strip().splitlines()[0]
-
-
-def split(items: Sequence, size: int) -> list[Sequence]:
-    """``items`` in consecutive chunks of at most ``size``."""
-    return [items[start : start + size] for start in range(0, len(items), size)] if items else []
 
 
 def _strings(array: np.ndarray) -> list[list[str]]:

@@ -173,6 +173,21 @@ def tiny_server(tiny_model):
         yield server
 
 
+def prometheus_total(text: str, metric: str, **labels) -> float:
+    """The sum of the samples of ``metric`` whose labels include ``labels``, from a Prometheus text page."""
+    values = []
+    for line in text.splitlines():
+        if line.startswith(metric + "{") and all(f'{key}="{value}"' in line for key, value in labels.items()):
+            values.append(float(line.rsplit(" ", 1)[1]))
+    return sum(values)
+
+
+@pytest.fixture(scope="session")
+def metric_total():
+    """``metric_total(text, metric, **labels)``: the sum of a metric's matching samples on a metrics page."""
+    return prometheus_total
+
+
 @dataclass
 class ServeProcess:
     """A ``ticket-classifier serve`` subprocess and the HTTP port it was told to use."""

@@ -17,6 +17,11 @@ from tokenizers import Tokenizer
 TOKENIZER_FILENAME = "tokenizer.json"
 SETTINGS_FILENAME = "ticket_tokenizer.json"
 KNOWN_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+# Texts are cut to ``max_length * CHARACTERS_PER_TOKEN`` characters before tokenizing, so that
+# the work per ticket is bounded whatever its size. A word-piece token spans a few characters
+# (about 4 to 5 in English prose), so the cut never reaches the first ``max_length`` tokens of
+# real text; training and serving both cut here, so they can never disagree.
+CHARACTERS_PER_TOKEN = 32
 
 
 class TicketTokenizer:
@@ -42,6 +47,7 @@ class TicketTokenizer:
         self.max_length = int(max_length)
         self.length_buckets = tuple(buckets + [self.max_length])
         self.pad_id = int(pad_id)
+        self.max_characters = self.max_length * CHARACTERS_PER_TOKEN
         backend.no_padding()
         backend.enable_truncation(self.max_length)
 
@@ -78,7 +84,7 @@ class TicketTokenizer:
 
         The Triton tokenizer gets one group per request and returns one padded batch per request.
         """
-        flat = [text for group in groups for text in group]
+        flat = [text[: self.max_characters] for group in groups for text in group]
         encodings = self.backend.encode_batch(flat) if flat else []
         batches, start = [], 0
         for group in groups:

@@ -154,7 +154,8 @@ def load_labeled_texts(path: str, config: DataConfig, report: DataReport) -> Lab
     if config.timestamp_field:
         columns.append(config.timestamp_field)
     frame = read_table(path, columns, encoding=config.encoding, errors=config.encoding_errors)
-    texts = [join_ticket_text(row) for row in frame[list(config.text_fields)].itertuples(index=False)]
+    fields = list(frame[list(config.text_fields)].itertuples(index=False))
+    texts = [join_ticket_text(row) for row in fields]
     labels = [label.strip() for label in frame[config.label_field]]
     has_text = np.array([bool(text) for text in texts], dtype=bool)
     has_label = np.array([bool(label) for label in labels], dtype=bool)
@@ -163,7 +164,9 @@ def load_labeled_texts(path: str, config: DataConfig, report: DataReport) -> Lab
     report.rows_read += len(frame)
     report.dropped_empty_text += int((~has_text).sum())
     report.dropped_empty_label += int((has_text & ~has_label).sum())
-    report.rows_with_replaced_bytes += sum(REPLACEMENT_CHARACTER in texts[i] for i in keep)
+    report.rows_with_replaced_bytes += sum(
+        any(REPLACEMENT_CHARACTER in str(value) for value in fields[i]) for i in keep
+    )
     data = LabeledTexts(texts=texts, labels=labels, timestamps=_timestamps(frame, config, path)).subset(keep)
     if not data.texts:
         raise TicketClassifierError(f"{path} holds no row with both a text and a label")

@@ -8,6 +8,9 @@ custom metrics), so that every client, in any language, is monitored:
   bins of the drift reference (``drift_reference.json``);
 * ``ticket_classifier_review_total{rule, model_version}``: tickets the review policy flags, by
   rule (``any`` counts each flagged ticket once).
+
+Health probes (requests carrying the ``HEALTH_PROBE_PARAMETER`` request parameter) are answered
+like any request but left out of these counters, so that probing does not look like traffic.
 """
 
 import json
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from ticket_metrics import CONFIDENCE, PREDICTIONS, REVIEW, confidence_bin_names
+from ticket_metrics import CONFIDENCE, HEALTH_PROBE_PARAMETER, PREDICTIONS, REVIEW, confidence_bin_names
 from ticket_review import RULES, ReviewPolicy
 
 
@@ -88,7 +91,10 @@ class TritonPythonModel:
             "REQUIRES_REVIEW": np.array([[bool(found)] for found in findings]),
             "MODEL_VERSION": np.full((len(probabilities), 1), self.model_version, dtype=object),
         }
-        self._count(order[:, 0], ranked_scores[:, 0], findings)
+        counted = np.concatenate(
+            [np.full(len(array), not _is_health_probe(request)) for array, request in zip(arrays, requests)]
+        )
+        self._count(order[counted, 0], ranked_scores[counted, 0], [f for f, keep in zip(findings, counted) if keep])
         responses, start = [], 0
         for array in arrays:
             stop = start + len(array)
@@ -118,3 +124,8 @@ class TritonPythonModel:
         """Release the metrics before their families."""
         self.category_metrics = self.bin_metrics = self.review_metrics = None
         self.families = None
+
+
+def _is_health_probe(request):
+    """True when the request carries the health-probe request parameter."""
+    return HEALTH_PROBE_PARAMETER in json.loads(request.parameters() or "{}")

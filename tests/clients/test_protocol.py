@@ -6,7 +6,7 @@ import sys
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from ticket_classifier.clients.protocol import RetryPolicy, is_retryable, split, ticket_columns
+from ticket_classifier.clients.protocol import RetryPolicy, ServingLimits, plan_requests, ticket_columns
 from ticket_classifier.errors import TicketClassifierError
 
 
@@ -26,11 +26,18 @@ def test_bad_retry_settings():
         RetryPolicy(max_attempts=0)
 
 
+TIMED_OUT = [
+    InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED"),
+    InferenceServerException("[504] gateway timeout", status="504"),
+    TimeoutError("timed out"),
+]
+
+
 @pytest.mark.parametrize(
     "error, retryable",
     [
         (InferenceServerException("unavailable", status="StatusCode.UNAVAILABLE"), True),
-        (InferenceServerException("busy", status="StatusCode.RESOURCE_EXHAUSTED"), True),
+        (InferenceServerException("message too large", status="StatusCode.RESOURCE_EXHAUSTED"), False),
         (InferenceServerException("bad input", status="StatusCode.INVALID_ARGUMENT"), False),
         (InferenceServerException("unknown model", status="StatusCode.NOT_FOUND"), False),
         (InferenceServerException("[400] bad request", status="400"), False),
@@ -40,7 +47,15 @@ def test_bad_retry_settings():
     ],
 )
 def test_only_unavailable_or_unreachable_is_retried(error, retryable):
-    assert is_retryable(error) is retryable
+    assert RetryPolicy().should_retry(error, payload_bytes=10) is retryable
+
+
+@pytest.mark.parametrize("error", TIMED_OUT)
+def test_a_timed_out_request_is_retried_only_when_small(error):
+    policy = RetryPolicy(timeout_retry_max_bytes=1000)
+    assert policy.should_retry(error, payload_bytes=1000) is True
+    assert policy.should_retry(error, payload_bytes=1001) is False
+    assert RetryPolicy(timeout_retry_max_bytes=0).should_retry(error, payload_bytes=1) is False
 
 
 def test_tickets_as_pairs_or_mappings():
@@ -55,7 +70,8 @@ def test_tickets_as_pairs_or_mappings():
     [
         ([("only one",)], "ticket 0 must be a (subject, description) pair"),
         ([("a", 3)], "must be strings"),
-        ([("ok", "fine"), (" ", "")], "ticket 1: subject and description are both empty"),
+        ([("ok", "fine"), (" ", "")], "ticket 1: subject and description have no text"),
+        ([("\u200b\u200d", "\x00\x00\x07")], "ticket 0: subject and description have no text"),
         (["just a string"], "must be a (subject, description) pair"),
     ],
 )
@@ -64,9 +80,32 @@ def test_bad_tickets_are_named(tickets, message):
         ticket_columns(tickets)
 
 
-def test_split():
-    assert split(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
-    assert split([], 3) == []
+def test_requests_respect_the_batch_size_and_the_request_bytes():
+    limits = ServingLimits(max_batch_size=2, max_field_bytes=10, max_request_bytes=12)
+    plans = plan_requests(["a", "b", "c", "dddddd"], ["1", "2", "3", "444444"], limits)
+    assert [(plan.subjects, plan.descriptions) for plan in plans] == [
+        ([b"a", b"b"], [b"1", b"2"]),
+        ([b"c"], [b"3"]),
+        ([b"dddddd"], [b"444444"]),
+    ]
+    assert [plan.payload_bytes for plan in plans] == [4, 2, 12]
+    assert plan_requests([], [], limits) == []
+
+
+def test_an_oversized_field_is_refused_before_sending_naming_the_ticket():
+    limits = ServingLimits(max_batch_size=8, max_field_bytes=4, max_request_bytes=100)
+    with pytest.raises(TicketClassifierError, match="ticket 1: description is 6 bytes, over the limit of 4 bytes"):
+        plan_requests(["a", "b"], ["1", "é" * 3], limits)
+
+
+def test_limits_come_from_the_served_configuration():
+    config = {
+        "max_batch_size": 16,
+        "parameters": {"max_field_bytes": {"string_value": "100"}, "max_request_bytes": {"string_value": "1000"}},
+    }
+    assert ServingLimits.from_model_config(config) == ServingLimits(16, 100, 1000)
+    unlimited = ServingLimits.from_model_config({"max_batch_size": 0})
+    assert unlimited.max_batch_size == 1 and unlimited.max_field_bytes > 2**40
 
 
 def test_client_import_pulls_no_heavy_package():

@@ -56,3 +56,13 @@ def test_save_and_load_round_trip(hf_tokenizer, tmp_path):
 def test_unknown_input_name_is_rejected(hf_tokenizer):
     with pytest.raises(ValueError, match="unsupported model input names"):
         make(hf_tokenizer, ("input_ids", "attention_mask", "pixel_values"))
+
+
+def test_texts_are_cut_by_characters_before_tokenizing(hf_tokenizer):
+    tokenizer = make(hf_tokenizer)
+    assert tokenizer.max_characters == 64 * 32
+    # One 3,000-character word, then a real word: only the cut makes "printer" disappear.
+    long_word = "a" * 3000 + " printer"
+    cut = tokenizer.encode([long_word], bucketed=False)["input_ids"][0]
+    np.testing.assert_array_equal(cut, tokenizer.encode(["a" * 2048], bucketed=False)["input_ids"][0])
+    assert hf_tokenizer.convert_tokens_to_ids("printer") not in cut

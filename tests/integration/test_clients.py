@@ -1,6 +1,7 @@
 """Sync and async clients, gRPC and HTTP, against the real server."""
 
 import asyncio
+import urllib.request
 
 import pytest
 
@@ -106,8 +107,39 @@ def test_invalid_argument_is_not_retried(tiny_server):
 
 def test_bad_ticket_is_rejected_before_sending(tiny_server):
     with TicketClassifierClient(tiny_server.grpc_url) as client:
-        with pytest.raises(TicketClassifierError, match="ticket 1: subject and description are both empty"):
+        with pytest.raises(TicketClassifierError, match="ticket 1: subject and description have no text"):
             client.classify_batch([("VPN", "down"), ("", " ")])
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_oversized_ticket_is_refused_before_sending_with_the_server_s_limit(tiny_server, protocol, metric_total):
+    url = tiny_server.grpc_url if protocol == "grpc" else tiny_server.http_url
+    metrics = lambda: urllib.request.urlopen(tiny_server.metrics_url, timeout=10).read().decode()  # noqa: E731
+    before = metric_total(metrics(), "nv_inference_request_failure", model="ticket_classifier")
+    with TicketClassifierClient(url, protocol=protocol) as client:
+        limits = client.limits()
+        assert limits.max_field_bytes == 65536 and limits.max_request_bytes == 1048576
+        with pytest.raises(
+            TicketClassifierError, match="ticket 1: description is 65537 bytes, over the limit of 65536"
+        ):
+            client.classify_batch([("VPN", "down"), ("huge", "x" * 65537)])
+        # Many tickets that fit one by one but not in one request go as several requests.
+        predictions = client.classify_batch([("VPN", "x" * 60000)] * 20)
+    assert len(predictions) == 20
+    assert metric_total(metrics(), "nv_inference_request_failure", model="ticket_classifier") == before
+
+
+def test_a_timed_out_request_is_sent_again_only_when_small(tiny_server):
+    retry = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02, timeout_retry_max_bytes=100)
+    with TicketClassifierClient(tiny_server.grpc_url, retry=retry) as client:
+        client.limits()  # asked once, before the timeout becomes too short for anything
+        client.timeout_s = 0.0005
+        with pytest.raises(TicketClassifierError) as large:
+            client.classify("big", "printer jammed " * 100)
+        with pytest.raises(TicketClassifierError) as small:
+            client.classify("VPN", "down")
+    assert "attempts" not in str(large.value)
+    assert "after 3 attempts" in str(small.value)
 
 
 def test_malformed_url_and_protocol():

@@ -22,14 +22,6 @@ def scrape(server) -> str:
         return response.read().decode()
 
 
-def total(text: str, metric: str, **labels) -> float:
-    values = []
-    for line in text.splitlines():
-        if line.startswith(metric + "{") and all(f'{key}="{value}"' in line for key, value in labels.items()):
-            values.append(float(line.rsplit(" ", 1)[1]))
-    return sum(values)
-
-
 @pytest.fixture
 def fresh_server(tiny_model, tmp_path):
     repository = tmp_path / "repository"
@@ -40,18 +32,20 @@ def fresh_server(tiny_model, tmp_path):
         yield server, repository, policy
 
 
-def test_counters_add_up_to_the_tickets_sent(fresh_server):
+def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
     server, _, policy = fresh_server
     tickets = [(t.subject, t.description) for t in generate_tickets(90, seed=4)]
     with TicketClassifierClient(server.grpc_url, review_policy=policy) as client:
         predictions = client.classify_batch(tickets)
     text = scrape(server)
-    assert total(text, "ticket_classifier_predictions_total") == 90
-    assert total(text, "ticket_classifier_confidence_total") == 90
+    assert metric_total(text, "ticket_classifier_predictions_total") == 90
+    assert metric_total(text, "ticket_classifier_confidence_total") == 90
     for category in {p.category for p in predictions}:
         expected = sum(p.category == category for p in predictions)
-        assert total(text, "ticket_classifier_predictions_total", category=category) == expected
-    assert total(text, "ticket_classifier_review_total", rule="any") == sum(p.requires_review for p in predictions)
+        assert metric_total(text, "ticket_classifier_predictions_total", category=category) == expected
+    assert metric_total(text, "ticket_classifier_review_total", rule="any") == sum(
+        p.requires_review for p in predictions
+    )
     assert re.search(r'ticket_classifier_confidence_total\{bin="0\.9-1\.0"', text)
 
 
@@ -69,7 +63,7 @@ def test_server_side_review_flag_matches_the_client_policy(fresh_server):
         assert served == [p.requires_review for p in typed.classify_batch(tickets)]
 
 
-def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server):
+def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server, metric_total):
     server, repository, policy = fresh_server
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
     rollout(repository, 2, server.http_url)
@@ -77,7 +71,7 @@ def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server)
         version = client.classify("VPN", "down").model_version
     text = scrape(server)
     assert version.startswith("2-")
-    assert total(text, "ticket_classifier_predictions_total", model_version=version) == 1
+    assert metric_total(text, "ticket_classifier_predictions_total", model_version=version) == 1
 
 
 def test_policy_naming_unknown_categories_is_rejected_at_build(tiny_model, tmp_path):
