@@ -1,10 +1,19 @@
-"""Names and version bookkeeping of the model repository and the export folder (standard library only).
+"""Names, version bookkeeping and the state file of the model repository (standard library only).
 
-The drift monitor and the rollout read a repository with these helpers without the
-training stack installed.
+``repository_state.json`` at the repository's root is the one record of what is served: the
+``active`` version (the ensemble's), the ``served`` versions (those the step models load), and
+the ``quarantined`` ones with the reason. The builder writes it for a new repository and the
+rollout updates it; everything else reads it, never the generated ``config.pbtxt`` text.
+Triton ignores files at the repository's root, and version folders renamed ``quarantined-N``.
+
+The drift monitor and the rollout read a repository with these helpers without the training
+stack installed.
 """
 
 import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
@@ -14,6 +23,9 @@ MEMBERS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
 ENSEMBLE_VERSION = "1"
 MODEL_INFO_FILENAME = "model_info.json"
 BUILD_REPORT_FILENAME = "build_report.json"
+REVIEW_POLICY_FILENAME = "review_policy.json"
+STATE_FILENAME = "repository_state.json"
+QUARANTINE_PREFIX = "quarantined-"
 
 
 def onnx_filename(precision: str) -> str:
@@ -21,8 +33,57 @@ def onnx_filename(precision: str) -> str:
     return f"model.{precision}.onnx"
 
 
+@dataclass
+class RepositoryState:
+    """What the repository serves: see the module documentation."""
+
+    active: int
+    served: list[int]
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The file's text."""
+        return json.dumps(asdict(self), indent=1) + "\n"
+
+
+def read_state(repository: Path) -> RepositoryState | None:
+    """The repository's state, or None for a folder without one (not built yet)."""
+    path = Path(repository) / STATE_FILENAME
+    if not path.is_file():
+        if (Path(repository) / ENSEMBLE / "config.pbtxt").is_file():
+            raise TicketClassifierError(
+                f"{repository} has no {STATE_FILENAME}: it was built by an older ticket-classifier; "
+                "build it again into a new folder"
+            )
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RepositoryState(
+            active=int(data["active"]),
+            served=sorted(int(version) for version in data["served"]),
+            quarantined={str(key): str(value) for key, value in data.get("quarantined", {}).items()},
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TicketClassifierError(f"{path} is damaged ({exc}): rebuild the repository") from None
+
+
+def write_state(repository: Path, state: RepositoryState) -> None:
+    """Replace the state file atomically (a crash leaves the old or the new one, never half of one)."""
+    repository = Path(repository)
+    handle, temporary = tempfile.mkstemp(dir=repository, prefix=".state-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(state.to_json())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, repository / STATE_FILENAME)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def versions(repository: Path, model: str = POSTPROCESS) -> list[int]:
-    """The version numbers present for ``model``, ascending."""
+    """The version numbers present for ``model``, ascending (quarantined ones are not)."""
     folder = Path(repository) / model
     if not folder.is_dir():
         return []
@@ -30,17 +91,31 @@ def versions(repository: Path, model: str = POSTPROCESS) -> list[int]:
 
 
 def next_version(repository: Path) -> int:
-    """One more than the highest version any step model has (1 for a new repository)."""
-    return max((max(versions(repository, model), default=0) for model in MEMBERS), default=0) + 1
+    """One more than the highest version any step model has or had (quarantined ones count: never reused)."""
+    state = read_state(repository)
+    quarantined = [int(version) for version in state.quarantined] if state else []
+    highest = max([max(versions(repository, model), default=0) for model in MEMBERS] + quarantined, default=0)
+    return highest + 1
 
 
 def active_version(repository: Path) -> int | None:
-    """The version the ensemble's steps are pinned to, or None without an ensemble."""
-    path = Path(repository) / ENSEMBLE / "config.pbtxt"
-    if not path.is_file():
-        return None
-    pinned = {int(line.split(":")[1]) for line in path.read_text().splitlines() if "model_version:" in line}
-    return pinned.pop() if len(pinned) == 1 else None
+    """The version the ensemble serves, or None for a repository not built yet."""
+    state = read_state(repository)
+    return state.active if state else None
+
+
+def quarantine(repository: Path, version: int, reason: str) -> None:
+    """Move every step's folder of ``version`` aside (``quarantined-N``), so no server ever loads it; record why."""
+    repository = Path(repository)
+    for model in MEMBERS:
+        folder = repository / model / str(version)
+        if folder.is_dir():
+            folder.rename(repository / model / f"{QUARANTINE_PREFIX}{version}")
+    state = read_state(repository)
+    if state is not None:
+        state.quarantined[str(version)] = reason
+        state.served = [served for served in state.served if served != version]
+        write_state(repository, state)
 
 
 def model_info(repository: Path, version: int) -> dict:

@@ -100,12 +100,23 @@ class RepositoryOptions:
             MAX_REQUEST_BYTES_PARAMETER: str(self.max_request_bytes),
         }
 
-    def policy(self) -> VersionPolicy:
-        """Serve the newest ``version_policy_latest`` versions."""
-        return VersionPolicy("latest", num_versions=self.version_policy_latest)
+    def keep_loaded(self, served: Sequence[int], active: int, candidate: int) -> list[int]:
+        """The versions to load when ``candidate`` joins: it, the ``active`` one, and the newest others
+        of ``served``, ``version_policy_latest`` in all (at least the two)."""
+        kept = {active, candidate}
+        for version in sorted(served, reverse=True):
+            if len(kept) >= self.version_policy_latest:
+                break
+            kept.add(version)
+        return sorted(kept)
 
 
-def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> ModelConfig:
+def served_versions(versions: Sequence[int]) -> VersionPolicy:
+    """Load exactly these versions: a version on disk is served only once a rollout has checked it."""
+    return VersionPolicy("specific", versions=tuple(sorted(versions)))
+
+
+def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], versions: Sequence[int]) -> ModelConfig:
     """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU).
 
     With ``length_bucketing`` each request is padded to a fixed length bucket, so that the
@@ -116,7 +127,7 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> 
         name=TOKENIZER,
         backend="python",
         max_batch_size=options.max_batch_size,
-        version_policy=options.policy(),
+        version_policy=served_versions(versions),
         inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         dynamic_batching=options.batching(),
@@ -125,7 +136,9 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str]) -> 
     )
 
 
-def classifier_config(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> ModelConfig:
+def classifier_config(
+    options: RepositoryOptions, input_names: Sequence[str], num_labels: int, versions: Sequence[int]
+) -> ModelConfig:
     """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
     native = options.classifier_backend == "onnxruntime"
     parameters = {} if native else {"intra_op_num_threads": str(options.onnx_intra_op_threads)}
@@ -134,7 +147,7 @@ def classifier_config(options: RepositoryOptions, input_names: Sequence[str], nu
         backend=None if native else "python",
         platform="onnxruntime_onnx" if native else None,
         max_batch_size=options.max_batch_size,
-        version_policy=options.policy(),
+        version_policy=served_versions(versions),
         inputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         outputs=tuple(TensorConfig(name, "TYPE_FP32", (num_labels,)) for name in CLASSIFIER_OUTPUTS),
         dynamic_batching=options.batching(),
@@ -158,13 +171,13 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
     )
 
 
-def postprocess_config(options: RepositoryOptions, num_labels: int) -> ModelConfig:
+def postprocess_config(options: RepositoryOptions, num_labels: int, versions: Sequence[int]) -> ModelConfig:
     """Python-backend step: probabilities -> labels, top-k, the review flag and the model version."""
     return ModelConfig(
         name=POSTPROCESS,
         backend="python",
         max_batch_size=options.max_batch_size,
-        version_policy=options.policy(),
+        version_policy=served_versions(versions),
         inputs=(TensorConfig("PROBABILITIES", "TYPE_FP32", (num_labels,)),),
         outputs=postprocess_outputs(num_labels, options.top_k),
         dynamic_batching=options.batching(),
@@ -211,10 +224,12 @@ def ensemble_config(
     )
 
 
-def member_configs(options: RepositoryOptions, input_names: Sequence[str], num_labels: int) -> list[ModelConfig]:
-    """The three step models' configurations."""
+def member_configs(
+    options: RepositoryOptions, input_names: Sequence[str], num_labels: int, versions: Sequence[int]
+) -> list[ModelConfig]:
+    """The three step models' configurations, loading ``versions``."""
     return [
-        tokenizer_config(options, input_names),
-        classifier_config(options, input_names, num_labels),
-        postprocess_config(options, num_labels),
+        tokenizer_config(options, input_names, versions),
+        classifier_config(options, input_names, num_labels, versions),
+        postprocess_config(options, num_labels, versions),
     ]

@@ -12,9 +12,10 @@ Layout (``N`` is the model version)::
 The label list is written once, into the postprocessing step. The text-joining and
 tokenization modules are copied verbatim from this package, so serving runs the code
 training ran; so are the review policy module, which the clients run too, and the product
-metrics' names, which the drift sidecar reads. A new version is
-added beside the existing ones without touching the ensemble; ``ticket-classifier rollout``
-(:func:`ticket_classifier.build.rollout.rollout`) points the ensemble at it.
+metrics' names, which the drift sidecar reads. A new version is added beside the existing
+ones without touching what is served (the configurations and ``repository_state.json``):
+``ticket-classifier rollout`` (:func:`ticket_classifier.build.rollout.rollout`) checks it,
+loads it and points the ensemble at it.
 """
 
 import compileall
@@ -31,9 +32,13 @@ from ticket_classifier.build.layout import (
     ENSEMBLE_VERSION,
     MEMBERS,
     MODEL_INFO_FILENAME,
+    REVIEW_POLICY_FILENAME,
+    RepositoryState,
     next_version,
     onnx_filename,
+    read_state,
     versions,
+    write_state,
 )
 from ticket_classifier.build.model_configs import (
     CLASSIFIER,
@@ -59,7 +64,6 @@ TOKENIZER_VENDORED = {
     "ticket_metrics.py": Path(product_metrics.__file__),
 }
 POSTPROCESS_VENDORED = {"ticket_review.py": Path(review.__file__), "ticket_metrics.py": Path(product_metrics.__file__)}
-REVIEW_POLICY_FILENAME = "review_policy.json"
 
 
 @dataclass
@@ -83,9 +87,9 @@ def build_repository(
 ) -> BuiltRepository:
     """Add model version ``version`` (default: the next) to the repository at ``output_dir``.
 
-    A new repository gets its ensemble pointed at the version; an existing one keeps serving
-    its active version until :func:`ticket_classifier.build.rollout.rollout`. The review
-    policy (server-side flag and metrics) is stored with the version.
+    A new repository serves the version at once; an existing one keeps serving what it served
+    until :func:`ticket_classifier.build.rollout.rollout`. The review policy (server-side flag
+    and metrics) and the build options are stored with the version.
     """
     options = options or RepositoryOptions()
     review_policy = review_policy or ReviewPolicy()
@@ -98,6 +102,7 @@ def build_repository(
         review_policy.check_labels(labels)
     except ValueError as exc:
         raise TicketClassifierError(str(exc)) from None
+    state = read_state(output_dir)
     existing = versions(output_dir)
     if existing and read_labels(output_dir / POSTPROCESS / str(existing[-1])) != labels:
         raise TicketClassifierError(
@@ -110,10 +115,8 @@ def build_repository(
     for model in MEMBERS:
         if (output_dir / model / str(version)).exists():
             raise TicketClassifierError(f"{output_dir / model / str(version)} already exists: choose another --version")
-    input_names = list(ticket_tokenizer.input_names)
-    for config in member_configs(options, input_names, len(labels)):
-        (output_dir / config.name / str(version)).mkdir(parents=True)
-        _write_if_changed(output_dir / config.name / "config.pbtxt", config.render())
+    for model in MEMBERS:
+        (output_dir / model / str(version)).mkdir(parents=True)
 
     tokenizer_dir = output_dir / TOKENIZER / str(version)
     shutil.copyfile(TOKENIZER_SOURCE, tokenizer_dir / "model.py")
@@ -148,10 +151,11 @@ def build_repository(
     (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
         precompile(folder)
-    activate = not (output_dir / ENSEMBLE / "config.pbtxt").exists()
-    if activate:
+    if state is None:
+        write_member_configs(output_dir, options, version, [version])
         write_ensemble(output_dir, options, version)
-    return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=activate)
+        write_state(output_dir, RepositoryState(active=version, served=[version]))
+    return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=state is None)
 
 
 def _copy_modules(modules: dict[str, Path], folder: Path) -> None:
@@ -176,6 +180,14 @@ def _write_if_changed(path: Path, text: str) -> None:
     whose configuration file changed, so an unchanged file keeps the served versions untouched."""
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
+
+
+def write_member_configs(repository: Path, options: RepositoryOptions, version: int, served: list[int]) -> None:
+    """(Re)write the three step models' configurations, loading the ``served`` versions (shapes from ``version``)."""
+    ticket_tokenizer = TicketTokenizer.from_directory(repository / TOKENIZER / str(version))
+    labels = read_labels(repository / POSTPROCESS / str(version))
+    for config in member_configs(options, list(ticket_tokenizer.input_names), len(labels), served):
+        _write_if_changed(repository / config.name / "config.pbtxt", config.render())
 
 
 def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -> None:

@@ -1,52 +1,115 @@
-"""Versioned rollout in explicit model-control mode, with no failed request.
+"""Versioned rollout in explicit model-control mode: no failed request, and no broken version ever served.
 
-The step models serve the newest ``version_policy_latest`` (default 2) versions side by side;
-the ensemble pins every step to one version. Rolling out version N:
+The step models load the versions listed in ``repository_state.json`` (``served``); the
+ensemble pins every step to the ``active`` one. Rolling out version N:
 
-1. reload the three step models, so that version N loads beside the active one;
-2. wait until version N of each is ready;
-3. point the ensemble at N and reload it: Triton swaps it atomically once the new
-   configuration is ready; requests in flight finish on the old version.
+1. check N's files offline (:func:`~ticket_classifier.build.version_check.check_version_files`):
+   a truncated ONNX file or a missing tokenizer never reaches the server; then, where the pip
+   server is installed, serve N alone from a throwaway server on loopback and send it a ticket
+   (:func:`~ticket_classifier.build.version_check.check_version_in_staging`): a model that cannot
+   start never reaches the live server either;
+2. load N beside the active version (the step configurations list both), wait until each
+   step's version N is ready, and send one ticket through N's three steps;
+3. point the ensemble at N and reload it: Triton swaps it once the new configuration is ready,
+   and requests in flight finish on the old version; then record N as active.
 
-Rolling back is a rollout to the previous version, which is still loaded.
+If step 1 or 2 fails, N is quarantined (its folders renamed ``quarantined-N``, the reason
+recorded), the step configurations go back to what they were, and the error says why: the
+active version served throughout, and a restarted server loads only checked versions. Rolling
+back is a rollout to a version that is still loaded: only step 3 runs, nothing waits on a
+broken version.
 """
 
 import logging
+import ssl
 from pathlib import Path
 
-from ticket_classifier.build.layout import MEMBERS, active_version, model_info, versions
+from ticket_classifier.admin_key import ADMIN_KEY_HEADER
+from ticket_classifier.build.layout import MEMBERS, model_info, quarantine, read_state, versions, write_state
 from ticket_classifier.build.model_configs import ENSEMBLE, RepositoryOptions
-from ticket_classifier.build.repository import write_ensemble
+from ticket_classifier.build.repository import write_ensemble, write_member_configs
+from ticket_classifier.build.version_check import check_version_files, check_version_in_staging, probe_version
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.triton_admin import TritonAdmin
 
 log = logging.getLogger(__name__)
 
 
-def rollout(repository: "str | Path", version: int, http_url: str, *, timeout_s: float = 300.0) -> dict:
-    """Make ``version`` the one the running server's ensemble uses; returns the previous and new versions."""
+def rollout(
+    repository: "str | Path",
+    version: int,
+    url: str,
+    *,
+    admin_key: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    timeout_s: float = 300.0,
+) -> dict:
+    """Make ``version`` the one the running server's ensemble uses; returns the previous and new versions.
+
+    ``url`` is the server's HTTP address (``host:port``, or an ``https://`` URL behind a TLS proxy).
+    """
     repository = Path(repository)
+    state = read_state(repository)
+    if state is None:
+        raise TicketClassifierError(f"{repository} is not a built model repository")
+    if str(version) in state.quarantined:
+        raise TicketClassifierError(f"version {version} is quarantined: {state.quarantined[str(version)]}")
     for model in MEMBERS:
         if version not in versions(repository, model):
             raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
-    previous = active_version(repository)
-    options = RepositoryOptions(**model_info(repository, version)["options"])
-    admin = TritonAdmin(http_url)
+    previous = state.active
+    admin = TritonAdmin(url, admin_key=admin_key, ssl_context=ssl_context)
     if not admin.is_live():
-        raise TicketClassifierError(f"no Triton server answers at {http_url}")
-    for model in MEMBERS:
-        log.info("loading %s (versions now on disk: %s)", model, versions(repository, model))
-        admin.load_model(model, timeout_s=timeout_s)
-        admin.wait_for_model(model, version, timeout_s=timeout_s)
-    # Loading a step makes Triton reload the ensemble that uses it: let that settle first.
-    admin.wait_for_model(ENSEMBLE, timeout_s=timeout_s)
+        raise TicketClassifierError(f"no Triton server answers at {admin.url}")
+    if version == previous:
+        return {"previous": previous, "active": version}
+    options = RepositoryOptions(**model_info(repository, version)["options"])
+    served = state.served
+    if version not in served:
+        served = _load_candidate(repository, version, admin, options, state.served, previous, timeout_s)
     write_ensemble(repository, options, version)
     try:
         admin.load_model(ENSEMBLE, timeout_s=timeout_s)
+        admin.wait_for_model(ENSEMBLE, timeout_s=timeout_s)
     except TicketClassifierError:
-        if previous is not None:
-            write_ensemble(repository, options, previous)
+        write_ensemble(repository, RepositoryOptions(**model_info(repository, previous)["options"]), previous)
+        admin.load_model(ENSEMBLE, timeout_s=timeout_s)
         raise
-    admin.wait_for_model(ENSEMBLE, timeout_s=timeout_s)
-    log.info("ensemble %s now serves version %d (was %s)", ENSEMBLE, version, previous)
+    state.active, state.served = version, served
+    write_state(repository, state)
+    log.info("ensemble %s now serves version %d (was %d)", ENSEMBLE, version, previous)
     return {"previous": previous, "active": version}
+
+
+def _load_candidate(repository, version, admin, options, served, active, timeout_s) -> list[int]:
+    """Check ``version`` offline, load it beside the active one and probe it; quarantine it on any failure."""
+    try:
+        check_version_files(repository, version)
+        check_version_in_staging(repository, version, options, timeout_s)
+    except TicketClassifierError as exc:
+        _reject(repository, version, active, str(exc))
+    loaded = options.keep_loaded(served, active, version)
+    write_member_configs(repository, options, version, loaded)
+    try:
+        for model in MEMBERS:
+            log.info("loading %s versions %s", model, loaded)
+            admin.load_model(model, timeout_s=timeout_s)
+            admin.wait_for_model(model, version, timeout_s=timeout_s)
+        headers = {ADMIN_KEY_HEADER: admin.admin_key} if admin.admin_key else None
+        probe_version(admin.url, version, headers=headers, context=admin.ssl_context)
+    except TicketClassifierError as exc:
+        write_member_configs(repository, RepositoryOptions(**model_info(repository, active)["options"]), active, served)
+        for model in MEMBERS:
+            admin.load_model(model, timeout_s=timeout_s)
+        _reject(repository, version, active, str(exc))
+    return loaded
+
+
+def _reject(repository: Path, version: int, active: int, reason: str) -> None:
+    """Quarantine ``version`` and fail, saying why (first line of the reason) and what is still served."""
+    reason = reason.strip().splitlines()[0] if reason.strip() else "unknown reason"
+    quarantine(repository, version, reason)
+    raise TicketClassifierError(
+        f"version {version} cannot be served ({reason}); it was moved aside as "
+        f"{repository}/<model>/quarantined-{version}; version {active} is still served"
+    )

@@ -1,14 +1,28 @@
-"""Classify a whole CSV file through the server: bounded concurrency, resumable, nothing dropped.
+"""Classify a whole CSV file through the server: bounded concurrency, resumable, nothing lost or mislabelled.
 
 Every input row ends up either in the output file (its prediction) or in the errors file
-(with the reason). Rows already in the output file are skipped, so rerunning the same
-command after an interruption finishes the job; rows that failed are tried again.
+(with the reason, and the line number): rows with no text, rows over the server's size limits,
+records the CSV parser cannot read. Rerunning the same command after an interruption finishes
+the job:
+
+* the output records each row's text fingerprint (``text_sha256``): a rerun continues an
+  output only if every row in it matches the input row with the same id, so an output of
+  another file, or of a changed one, is refused instead of being trusted;
+* predictions are appended a batch at a time, each batch in one write, flushed to disk; a
+  torn last line (the process was killed mid-write) is cut off and its row done again;
+* results are written in input order, and a finished run leaves the whole output in input
+  order even when it was done in several sittings;
+* when the server stops answering, the run stops after ``max_consecutive_failures`` batches in
+  a row could not be served (instead of sending every remaining row to the errors file) and
+  says how to resume.
 """
 
 import asyncio
 import csv
+import io
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +30,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ticket_classifier.clients.async_client import AsyncTicketClassifierClient
+from ticket_classifier.clients.csv_input import InputRow, read_input
 from ticket_classifier.clients.prediction import Prediction
-from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.clients.protocol import ServingLimits, plan_requests
+from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
+from ticket_classifier.text import join_ticket_text
 
 OUTPUT_COLUMNS = (
     "ticket_id",
@@ -27,18 +44,9 @@ OUTPUT_COLUMNS = (
     "requires_review",
     "review_reasons",
     "model_version",
+    "text_sha256",
 )
 ERROR_COLUMNS = ("ticket_id", "row", "reason")
-
-
-@dataclass
-class InputRow:
-    """One ticket of the input file."""
-
-    ticket_id: str
-    row: int
-    subject: str
-    description: str
 
 
 @dataclass
@@ -52,6 +60,7 @@ class BatchSummary:
     needs_review: int = 0
     categories: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    stopped: str | None = None
 
     def lines(self) -> list[str]:
         """The closing summary, for people."""
@@ -63,65 +72,93 @@ class BatchSummary:
             f"needs review: {self.needs_review} ({review:.1%}); throughput {rate:.1f} tickets/s",
         ]
         lines += [f"  {category}: {count}" for category, count in self.categories.most_common()]
+        if self.stopped:
+            left = self.rows - self.skipped - self.classified - self.failed
+            lines.append(f"stopped: {self.stopped}; {left} rows not sent yet: run the same command again to resume")
         return lines
 
 
-def read_input(path: Path, id_column: str, subject_column: str, description_column: str) -> list[InputRow]:
-    """The tickets of ``path``; the id column is optional (row numbers then), duplicates are an error."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            missing = [name for name in (subject_column, description_column) if name not in columns]
-            if missing:
-                raise TicketClassifierError(
-                    f"{path} lacks column(s) {', '.join(missing)} (columns found: {', '.join(columns) or 'none'})"
-                )
-            rows = [
-                InputRow(
-                    ticket_id=(record.get(id_column) or "").strip() or f"row-{number}",
-                    row=number,
-                    subject=record.get(subject_column) or "",
-                    description=record.get(description_column) or "",
-                )
-                for number, record in enumerate(reader, start=2)
-            ]
-    except FileNotFoundError:
-        raise TicketClassifierError(f"input file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise TicketClassifierError(f"{path} is not valid UTF-8 (byte offset {exc.start})") from None
-    except csv.Error as exc:
-        raise TicketClassifierError(f"cannot read {path} as CSV: {exc}") from None
-    duplicates = [ticket_id for ticket_id, count in Counter(row.ticket_id for row in rows).items() if count > 1]
-    if duplicates:
-        raise TicketClassifierError(f"{path}: ticket id {duplicates[0]!r} appears more than once in column {id_column}")
-    return rows
-
-
-def done_ids(output: Path) -> set[str]:
-    """Ticket ids already in an output file of an earlier run."""
-    if not output.exists():
-        return set()
-    with output.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames != list(OUTPUT_COLUMNS):
-            raise TicketClassifierError(
-                f"{output} exists but is not a predictions file of this tool; choose another --output"
-            )
-        return {record["ticket_id"] for record in reader}
-
-
-def prediction_row(ticket_id: str, prediction: Prediction) -> list:
+def prediction_row(row: InputRow, prediction: Prediction) -> list:
     """One output line."""
     return [
-        ticket_id,
+        row.ticket_id,
         prediction.category,
         f"{prediction.confidence:.6f}",
         "|".join(f"{label}:{score:.4f}" for label, score in prediction.top_k),
         "true" if prediction.requires_review else "false",
         "; ".join(prediction.review_reasons),
         prediction.model_version,
+        row.text_sha256,
     ]
+
+
+def resume_point(output: Path, rows: list[InputRow]) -> set[str]:
+    """Ids already in an earlier run's output, after proving that output belongs to these rows.
+
+    A torn last line is cut off (its row is done again). An output of another shape, or whose
+    rows do not match the input's text, is refused with the first mismatch named.
+    """
+    if not output.exists():
+        return set()
+    _cut_torn_last_line(output)
+    by_id = {row.ticket_id: row for row in rows}
+    with output.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        if next(reader, None) != list(OUTPUT_COLUMNS):
+            raise TicketClassifierError(
+                f"{output} exists but is not a predictions file of this tool; choose another --output"
+            )
+        done = set()
+        for record in reader:
+            ticket_id, fingerprint = record[0], record[-1]
+            row = by_id.get(ticket_id)
+            if row is None or row.text_sha256 != fingerprint:
+                why = "is not in the input" if row is None else f"has other text in the input (line {row.row})"
+                raise TicketClassifierError(
+                    f"{output} was written for other input: ticket {ticket_id!r} {why}; "
+                    "choose another --output, or delete it to start over"
+                )
+            done.add(ticket_id)
+    return done
+
+
+def _cut_torn_last_line(path: Path) -> None:
+    """Truncate ``path`` after its last newline (a killed writer may leave half a line)."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
+
+
+class OrderedWriter:
+    """Appends CSV rows in whole batches (one write, flushed and synced), so a crash tears at most a line."""
+
+    def __init__(self, path: Path, header: tuple[str, ...], *, append: bool) -> None:
+        exists = append and path.exists() and path.stat().st_size > 0
+        self.handle = path.open("a" if append else "w", newline="", encoding="utf-8")
+        if not exists:
+            self.write([list(header)])
+
+    def write(self, records: list[list]) -> None:
+        """Write ``records`` at once."""
+        if not records:
+            return
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(records)
+        self.handle.write(buffer.getvalue())
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self.handle.close()
 
 
 async def classify_csv(
@@ -135,81 +172,148 @@ async def classify_csv(
     description_column: str = "description",
     batch_size: int = 16,
     concurrency: int = 4,
+    max_consecutive_failures: int = 3,
     show_progress: bool = True,
 ) -> BatchSummary:
     """Classify every not-yet-done row of ``input_path``; append to ``output_path``, failures to ``errors_path``."""
-    if batch_size < 1 or concurrency < 1:
-        raise TicketClassifierError("--batch-size and --concurrency must be at least 1")
+    if batch_size < 1 or concurrency < 1 or max_consecutive_failures < 1:
+        raise TicketClassifierError("--batch-size, --concurrency and --max-consecutive-failures must be at least 1")
     started = time.monotonic()
-    rows = read_input(input_path, id_column, subject_column, description_column)
-    finished = done_ids(output_path)
-    summary = BatchSummary(rows=len(rows), skipped=sum(row.ticket_id in finished for row in rows))
-    pending = [row for row in rows if row.ticket_id not in finished]
+    source = read_input(input_path, id_column, subject_column, description_column)
+    finished = resume_point(output_path, source.rows)
+    summary = BatchSummary(rows=len(source.rows) + len(source.malformed), skipped=len(finished))
+    pending = [row for row in source.rows if row.ticket_id not in finished]
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    new_output = not output_path.exists()
-    with (
-        output_path.open("a", newline="", encoding="utf-8") as out,
-        errors_path.open("w", newline="", encoding="utf-8") as err,
-    ):
-        output, errors = csv.writer(out), csv.writer(err)
-        if new_output:
-            output.writerow(OUTPUT_COLUMNS)
-        errors.writerow(ERROR_COLUMNS)
-        progress = tqdm(total=len(rows), initial=summary.skipped, unit="ticket", disable=not show_progress)
-
-        def record(row: InputRow, prediction: Prediction | None, reason: str | None) -> None:
-            if prediction is None:
-                errors.writerow([row.ticket_id, row.row, reason])
-                summary.failed += 1
-            else:
-                output.writerow(prediction_row(row.ticket_id, prediction))
-                summary.classified += 1
-                summary.needs_review += prediction.requires_review
-                summary.categories[prediction.category] += 1
-            progress.update(1)
-
-        sendable = []
-        for row in pending:
-            if row.subject.strip() or row.description.strip():
-                sendable.append(row)
-            else:
-                record(row, None, "subject and description are both empty")
+    output = OrderedWriter(output_path, OUTPUT_COLUMNS, append=True)
+    errors = OrderedWriter(errors_path, ERROR_COLUMNS, append=False)
+    progress = tqdm(total=summary.rows, initial=summary.skipped, unit="ticket", disable=not show_progress)
+    try:
+        errors.write([["", record.row, f"line {record.row} {record.reason}"] for record in source.malformed])
+        summary.failed += len(source.malformed)
+        progress.update(len(source.malformed))
         async with client_factory() as client:
-            if sendable and not await client.is_ready():
+            if pending and not await client.is_ready():
                 raise TicketClassifierError(
                     f"model '{client.model_name}' is not ready on {client.url} ({client.protocol}); nothing was sent"
                 )
-            await _classify_rows(client, sendable, record, batch_size, concurrency)
-        out.flush()
+            limits = await client.limits() if pending else None
+            run = _Run(client, limits, output, errors, summary, progress, max_consecutive_failures)
+            await run.classify(pending, batch_size, concurrency)
+    finally:
         progress.close()
+        output.close()
+        errors.close()
     summary.seconds = time.monotonic() - started
+    if summary.stopped is None and summary.skipped:
+        _restore_input_order(output_path, source.rows)
     return summary
 
 
-async def _classify_rows(client, rows: list[InputRow], record, batch_size: int, concurrency: int) -> None:
-    """Batches of ``batch_size`` rows, at most ``concurrency`` requests in flight."""
-    semaphore = asyncio.Semaphore(concurrency)
+class _Run:
+    """One run's batches: sent with bounded concurrency, written in input order."""
 
-    async def one_batch(batch: list[InputRow]) -> None:
-        async with semaphore:
+    def __init__(self, client, limits: ServingLimits, output, errors, summary, progress, max_failures: int) -> None:
+        self.client, self.limits = client, limits
+        self.output, self.errors = output, errors
+        self.summary, self.progress = summary, progress
+        self.max_failures = max_failures
+        self.consecutive_failures = 0
+
+    async def classify(self, rows: list[InputRow], batch_size: int, concurrency: int) -> None:
+        """Up to ``concurrency`` batches in flight; results written oldest batch first."""
+        batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+        in_flight: deque = deque()
+        for batch in batches:
+            in_flight.append(asyncio.ensure_future(self._batch(batch)))
+            if len(in_flight) >= concurrency and not await self._write_oldest(in_flight):
+                break
+        while in_flight and await self._write_oldest(in_flight):
+            pass
+        for task in in_flight:
+            task.cancel()
+
+    async def _write_oldest(self, in_flight: deque) -> bool:
+        """Write the oldest batch's results; False once the server is judged gone (the run stops)."""
+        results = await in_flight.popleft()
+        predicted = [(row, outcome) for row, outcome in results if isinstance(outcome, Prediction)]
+        failed = [(row, outcome) for row, outcome in results if isinstance(outcome, str)]
+        self.output.write([prediction_row(row, prediction) for row, prediction in predicted])
+        self.errors.write([[row.ticket_id, row.row, reason] for row, reason in failed])
+        for _, prediction in predicted:
+            self.summary.needs_review += prediction.requires_review
+            self.summary.categories[prediction.category] += 1
+        self.summary.classified += len(predicted)
+        self.summary.failed += len(failed)
+        self.progress.update(len(predicted) + len(failed))
+        return self.summary.stopped is None
+
+    async def _batch(self, batch: list[InputRow]) -> list[tuple[InputRow, "Prediction | str | None"]]:
+        """Each row's prediction or failure reason (None: not sent, the run stopped); rows refused by the
+        checks are never sent."""
+        outcomes: dict[int, Prediction | str | None] = {}
+        sendable = []
+        for index, row in enumerate(batch):
+            reason = self._refusal(row)
+            if reason:
+                outcomes[index] = reason
+            else:
+                sendable.append(index)
+        if sendable and self.summary.stopped is None:
             try:
-                predictions = await client.classify_batch([(row.subject, row.description) for row in batch])
-            except TicketClassifierError as exc:
-                if len(batch) == 1:
-                    record(batch[0], None, str(exc))
-                    return
-                for row in batch:  # find the rows at fault: each on its own
-                    await one_batch_single(row)
-                return
-        for row, prediction in zip(batch, predictions):
-            record(row, prediction, None)
+                predictions = await self.client.classify_batch(
+                    [(batch[i].subject, batch[i].description) for i in sendable]
+                )
+                outcomes.update(zip(sendable, predictions))
+                self.consecutive_failures = 0
+            except ServerUnavailableError as exc:
+                self._count_failure(str(exc))
+                outcomes.update((i, str(exc)) for i in sendable)
+            except TicketClassifierError:
+                for i in sendable:  # find the rows at fault: each on its own
+                    outcomes[i] = await self._single(batch[i])
+        elif sendable:
+            outcomes.update((i, None) for i in sendable)
+        return [(row, outcomes[index]) for index, row in enumerate(batch)]
 
-    async def one_batch_single(row: InputRow) -> None:
+    async def _single(self, row: InputRow) -> "Prediction | str":
+        """One row on its own."""
         try:
-            prediction = await client.classify(row.subject, row.description)
+            return await self.client.classify(row.subject, row.description)
         except TicketClassifierError as exc:
-            record(row, None, str(exc))
-            return
-        record(row, prediction, None)
+            return str(exc)
 
-    await asyncio.gather(*(one_batch(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)))
+    def _refusal(self, row: InputRow) -> str | None:
+        """Why ``row`` is not sent (no text, over the server's limits), or None."""
+        if not join_ticket_text((row.subject, row.description)):
+            return "subject and description have no text"
+        try:
+            plan_requests([row.subject], [row.description], self.limits)
+        except TicketClassifierError as exc:
+            return str(exc).removeprefix("ticket 0: ")
+        return None
+
+    def _count_failure(self, reason: str) -> None:
+        """One more batch the server could not serve; enough in a row stops the run."""
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.max_failures and self.summary.stopped is None:
+            self.summary.stopped = f"{self.consecutive_failures} batches in a row could not be served ({reason})"
+
+
+def _restore_input_order(output: Path, rows: list[InputRow]) -> None:
+    """Rewrite a finished output in input order (a resumed run appended its rows after the earlier ones)."""
+    order = {row.ticket_id: position for position, row in enumerate(rows)}
+    with output.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        records = list(reader)
+    ordered = sorted(records, key=lambda record: order.get(record[0], len(order)))
+    if ordered == records:
+        return
+    temporary = output.with_name(output.name + ".tmp")
+    with temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(ordered)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, output)

@@ -28,6 +28,12 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     batch.add_argument("--description-column", default="description")
     batch.add_argument("--batch-size", type=int, default=16, help="tickets per request (default 16)")
     batch.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    batch.add_argument(
+        "--max-consecutive-failures",
+        type=int,
+        default=3,
+        help="stop (resumable) after this many batches in a row found the server unavailable (default 3)",
+    )
     parser.add_argument("--url", help="server address host:port (default from the production config)")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc", help="default grpc")
     parser.add_argument(
@@ -92,10 +98,15 @@ def _classify_file(args: argparse.Namespace, config, url: str) -> None:
             description_column=args.description_column,
             batch_size=args.batch_size,
             concurrency=args.concurrency,
+            max_consecutive_failures=args.max_consecutive_failures,
         )
     )
     print("\n".join(summary.lines()))
     print(f"predictions: {output}" + (f"; failed rows with reasons: {errors}" if summary.failed else ""))
+    if summary.stopped:
+        raise TicketClassifierError(f"stopped early: {summary.stopped}; rerun the same command to resume")
+    if summary.failed:
+        raise TicketClassifierError(f"{summary.failed} of {summary.rows} rows failed; the reasons are in {errors}")
 
 
 def format_prediction(prediction: Prediction) -> str:

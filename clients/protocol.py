@@ -13,7 +13,7 @@ import numpy as np
 
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.review import ReviewPolicy
-from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
 from ticket_classifier.text import (
     MAX_FIELD_BYTES_PARAMETER,
     MAX_REQUEST_BYTES_PARAMETER,
@@ -182,16 +182,21 @@ class ClientCore:
         return predictions
 
     def _describe_failure(self, exc: BaseException, attempts: int, live: bool, ready: bool) -> TicketClassifierError:
-        """A clear error: unreachable server, model not ready, or the server's own message."""
+        """A clear error: unreachable server, model not ready, or the server's own message.
+
+        Unreachable, not ready, unavailable and timed out are :class:`ServerUnavailableError`
+        (the server's state, not the request's fault); anything else is the request's.
+        """
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         message = error_message(exc)
         if not live:
-            return TicketClassifierError(f"cannot reach Triton at {self.url} ({self.protocol}){tried}: {message}")
+            return ServerUnavailableError(f"cannot reach Triton at {self.url} ({self.protocol}){tried}: {message}")
         if not ready:
-            return TicketClassifierError(
+            return ServerUnavailableError(
                 f"model '{self.model_name}' is not ready on {self.url} ({self.protocol}): {message}"
             )
-        return TicketClassifierError(f"{self.protocol} request to {self.url} failed{tried}: {message}")
+        kind = ServerUnavailableError if failure_kind(exc) != "other" else TicketClassifierError
+        return kind(f"{self.protocol} request to {self.url} failed{tried}: {message}")
 
 
 def ticket_columns(tickets: Iterable[Ticket]) -> tuple[list[str], list[str]]:
@@ -243,7 +248,8 @@ def plan_requests(subjects: Sequence[str], descriptions: Sequence[str], limits: 
         try:
             check_sizes([ticket], FIELD_NAMES, limits.max_field_bytes, limits.max_request_bytes)
         except RejectedTicket as exc:
-            raise TicketClassifierError(f"ticket {index}{str(exc).removeprefix('ticket 0')} (server limit)") from None
+            reason = str(exc).removeprefix("ticket 0: ")
+            raise TicketClassifierError(f"ticket {index}: {reason} (server limit)") from None
         ticket_bytes = len(ticket[0]) + len(ticket[1])
         if current and (len(current) == limits.max_batch_size or size + ticket_bytes > limits.max_request_bytes):
             plans.append(current)

@@ -4,8 +4,13 @@ It scrapes Triton's metrics endpoint (the product counters of the postprocessing
 keeps sliding windows by time and by count, computes the PSI of the predicted-category
 distribution and of the confidence histogram against the drift reference of the served model
 version, and exposes ``ticket_classifier_*`` gauges on its own port for Prometheus. Triton
-being down or restarting is reported (staleness, restarts), never fatal. An optional webhook
-receives a JSON message whenever a drift status changes.
+being down or restarting is reported (staleness, restarts), never fatal: once no scrape has
+succeeded for ``stale_after_s``, PSI is NaN, every status is -1 (unknown) and
+``ticket_classifier_drift_stale`` is 1, instead of showing the last values as if current. An
+optional webhook receives a JSON message whenever a drift status changes, from a background
+queue that never holds up a scrape (:mod:`ticket_classifier.monitoring.webhook`).
+
+Its HTTP endpoint listens on loopback by default and answers only ``/metrics`` and ``/healthz``.
 """
 
 import json
@@ -15,23 +20,27 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from ticket_classifier.build.layout import active_version, model_info
+from ticket_classifier.build.model_configs import ENSEMBLE, POSTPROCESS
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.monitoring.counters import CounterHistory, parse_product_counters
 from ticket_classifier.monitoring.product_metrics import confidence_bin_names
 from ticket_classifier.monitoring.psi import drift_status, population_stability_index
-from ticket_classifier.monitoring.settings import DriftMonitorConfig
+from ticket_classifier.monitoring.settings import DriftMonitorConfig, redact_url
+from ticket_classifier.monitoring.webhook import WebhookSender
+from ticket_classifier.triton_admin import base_url, tls_context
 
 log = logging.getLogger(__name__)
 
 SIGNALS = ("category", "confidence")
 WINDOWS = ("time", "count")
-ENSEMBLE = "ticket_classifier"
-POSTPROCESS = "ticket_classifier_postprocess"
+STATUS_NAMES = {-1: "unknown", 0: "stable", 1: "warning", 2: "alert"}
 
 
 class DriftMetrics:
@@ -46,7 +55,7 @@ class DriftMetrics:
         )
         self.status = Gauge(
             "ticket_classifier_drift_status",
-            "Drift status: 0 stable, 1 warning, 2 alert, -1 not enough data",
+            "Drift status: 0 stable, 1 warning, 2 alert, -1 unknown (not enough data, or stale)",
             ["signal", "window"],
             registry=registry,
         )
@@ -66,6 +75,24 @@ class DriftMetrics:
         )
         self.model_ready = Gauge(
             "ticket_classifier_model_ready", "1 when the ticket_classifier model answers ready", registry=registry
+        )
+        self.stale = Gauge(
+            "ticket_classifier_drift_stale",
+            "1 when no scrape of Triton succeeded for stale_after_s: PSI and status are unknown",
+            registry=registry,
+        )
+        self.delivered = Counter(
+            "ticket_classifier_drift_webhook_deliveries", "Webhook messages delivered", registry=registry
+        )
+        self.failed = Counter(
+            "ticket_classifier_drift_webhook_failures",
+            "Webhook messages given up after every attempt failed",
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "ticket_classifier_drift_webhook_dropped",
+            "Webhook messages dropped because the queue was full",
+            registry=registry,
         )
         self.reference_examples = Gauge(
             "ticket_classifier_drift_reference_examples",
@@ -88,7 +115,9 @@ class DriftMonitor:
         self.last_success: float | None = None
         self.started = time.time()
         self.statuses: dict[tuple[str, str], int] = {}
-        self.webhook_failures = 0
+        self.stale = False
+        self.ssl_context = tls_context(config.tls_ca_file)
+        self.webhook = WebhookSender(config, self.metrics) if config.webhook_url else None
 
     def _reference_path(self) -> tuple[Path, str | None]:
         """The reference file and the model version it belongs to (None for a fixed file)."""
@@ -96,8 +125,6 @@ class DriftMonitor:
             return Path(self.config.reference), None
         if not self.config.model_repository:
             raise TicketClassifierError("the drift monitor needs a model repository or a reference file")
-        from ticket_classifier.build.layout import active_version, model_info
-
         repository = Path(self.config.model_repository)
         version = active_version(repository)
         if version is None:
@@ -127,13 +154,19 @@ class DriftMonitor:
             log.warning("keeping the current drift reference: %s", exc)
         self.metrics.model_ready.set(1.0 if self._model_ready() else 0.0)
         try:
-            with urllib.request.urlopen(self.config.triton_metrics_url, timeout=5) as response:
+            with urllib.request.urlopen(
+                self.config.triton_metrics_url, timeout=5, context=self.ssl_context
+            ) as response:
                 text = response.read().decode("utf-8", errors="replace")
         except (urllib.error.URLError, OSError) as exc:
             self.metrics.scrape_errors.inc()
             self._set_age(now)
             log.warning("cannot scrape %s: %s", self.config.triton_metrics_url, exc)
+            if now - (self.last_success if self.last_success is not None else self.started) > self.config.stale_after_s:
+                self._mark_unknown(now)
             return {}
+        self.stale = False
+        self.metrics.stale.set(0)
         resets = self.history.resets
         self.history.update(parse_product_counters(text, self.model_version), now)
         if self.history.resets > resets:
@@ -142,6 +175,18 @@ class DriftMonitor:
         self._set_age(now)
         return self._compute(now)
 
+    def _mark_unknown(self, now: float) -> None:
+        """No fresh data: PSI NaN, every status -1, the stale gauge 1 (the last values are not current)."""
+        if not self.stale:
+            log.warning("no data from Triton for %.0f s: drift status unknown", self.config.stale_after_s)
+        self.stale = True
+        self.metrics.stale.set(1)
+        for signal in SIGNALS:
+            for window in WINDOWS:
+                self.metrics.psi.labels(signal=signal, window=window).set(math.nan)
+                self.metrics.status.labels(signal=signal, window=window).set(-1)
+                self._notify(signal, window, math.nan, -1, now)
+
     def _set_age(self, now: float) -> None:
         """Seconds since the last successful scrape (since start, before the first)."""
         self.metrics.scrape_age.set(now - (self.last_success if self.last_success is not None else self.started))
@@ -149,10 +194,10 @@ class DriftMonitor:
     def _model_ready(self) -> bool:
         """True when Triton says the ensemble is ready."""
         try:
-            url = f"http://{self.config.triton_url}/v2/models/{ENSEMBLE}/ready"
-            with urllib.request.urlopen(url, timeout=5) as response:
+            url = f"{base_url(self.config.triton_url)}/v2/models/{ENSEMBLE}/ready"
+            with urllib.request.urlopen(url, timeout=5, context=self.ssl_context) as response:
                 return response.status == 200
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, TicketClassifierError):
             return False
 
     def _compute(self, now: float) -> dict:
@@ -188,39 +233,84 @@ class DriftMonitor:
         return values
 
     def _notify(self, signal: str, window: str, psi: float, status: int, now: float) -> None:
-        """POST to the webhook when a status changes (not on the first computation)."""
+        """Log a status change and queue it for the webhook (not the first computation)."""
         previous = self.statuses.get((signal, window))
         self.statuses[(signal, window)] = status
-        if not self.config.webhook_url or previous is None or previous == status:
+        if previous is None or previous == status:
             return
-        message = {
-            "signal": signal,
-            "window": window,
-            "psi": None if math.isnan(psi) else round(psi, 4),
-            "status": status,
-            "previous_status": previous,
-            "model_version": self.model_version,
-            "at": now,
-        }
-        request = urllib.request.Request(
-            self.config.webhook_url, data=json.dumps(message).encode(), headers={"Content-Type": "application/json"}
+        log.info(
+            "drift %s/%s: %s -> %s (PSI %s, model version %s)",
+            signal,
+            window,
+            STATUS_NAMES[previous],
+            STATUS_NAMES[status],
+            "n/a" if math.isnan(psi) else f"{psi:.3f}",
+            self.model_version or "any",
         )
-        try:
-            urllib.request.urlopen(request, timeout=self.config.webhook_timeout_s).close()
-        except (urllib.error.URLError, OSError) as exc:
-            self.webhook_failures += 1
-            log.warning("webhook %s failed: %s", self.config.webhook_url, exc)
+        if self.webhook is None:
+            return
+        self.webhook.send(
+            {
+                "signal": signal,
+                "window": window,
+                "psi": None if math.isnan(psi) else round(psi, 4),
+                "status": status,
+                "previous_status": previous,
+                "model_version": self.model_version,
+                "at": now,
+            }
+        )
 
     def run(self, stop: threading.Event) -> None:
-        """Serve the metrics and scrape every ``scrape_interval_s`` until ``stop`` is set."""
-        from prometheus_client import start_http_server
-
-        server, thread = start_http_server(self.config.port, addr=self.config.bind_address, registry=self.registry)
-        log.info("drift monitor on :%d, scraping %s", self.config.port, self.config.triton_metrics_url)
+        """Serve ``/metrics`` and ``/healthz`` and scrape every ``scrape_interval_s`` until ``stop`` is set."""
+        server = metrics_server(self, self.config.bind_address, self.config.port)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        webhook = f"; webhook {redact_url(self.config.webhook_url)}" if self.config.webhook_url else ""
+        log.info(
+            "drift monitor on %s:%d, scraping %s%s",
+            self.config.bind_address,
+            server.server_address[1],
+            self.config.triton_metrics_url,
+            webhook,
+        )
         try:
             while not stop.is_set():
                 self.step()
                 stop.wait(self.config.scrape_interval_s)
         finally:
             server.shutdown()
+            server.server_close()
             thread.join(timeout=5)
+            if self.webhook is not None:
+                self.webhook.close()
+
+
+def metrics_server(monitor: DriftMonitor, host: str, port: int) -> ThreadingHTTPServer:
+    """The sidecar's HTTP server: ``/metrics`` (Prometheus text), ``/healthz`` (JSON); anything else 404."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            if self.path == "/metrics":
+                self._answer(200, CONTENT_TYPE_LATEST, generate_latest(monitor.registry))
+            elif self.path == "/healthz":
+                age = time.time() - (monitor.last_success or monitor.started)
+                body = json.dumps({"status": "ok", "last_scrape_age_seconds": round(age, 1)}).encode()
+                self._answer(200, "application/json", body)
+            else:
+                self._answer(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - scraped every few seconds: no access log
+            pass
+
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise TicketClassifierError(f"cannot serve the drift monitor on {host}:{port}: {exc.strerror}") from None

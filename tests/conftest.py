@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ARCHITECTURES = ("bert", "distilbert")
+DEBIAN_PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light"}
 DEMO_ROWS = 480
 
 
@@ -94,17 +95,17 @@ def make_tiny_encoder(architecture: str, directory: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def require_binary():
-    """``require_binary(name)``: the path of a monitoring tool (Debian package prometheus).
+    """``require_binary(name)``: the path of a system tool (Debian packages prometheus, nginx-light).
 
-    Skips without it, except where REQUIRE_PROMETHEUS=1 (CI, which installs it): there it fails.
+    Skips without it, except where REQUIRE_SYSTEM_TOOLS=1 (CI, which installs them): there it fails.
     """
 
     def find(name: str) -> str:
         found = shutil.which(name)
         if found is None:
-            if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-                pytest.fail(f"{name} is required here (Debian package prometheus)")
-            pytest.skip(f"{name} not installed (Debian package prometheus); .ci/run installs it")
+            if os.environ.get("REQUIRE_SYSTEM_TOOLS") == "1":
+                pytest.fail(f"{name} is required here (Debian package {DEBIAN_PACKAGES.get(name, name)})")
+            pytest.skip(f"{name} not installed (Debian package {DEBIAN_PACKAGES.get(name, name)}); .ci/run installs it")
         return found
 
     return find
@@ -190,10 +191,25 @@ def metric_total():
 
 @dataclass
 class ServeProcess:
-    """A ``ticket-classifier serve`` subprocess and the HTTP port it was told to use."""
+    """A ``ticket-classifier serve`` subprocess and the ports it was told to use."""
 
     process: subprocess.Popen
     http_port: int
+    health_port: int
+    grpc_port: int
+
+    def read_until(self, text: str, stream: str = "stdout", max_lines: int = 200) -> str:
+        """Read output lines until one contains ``text`` (log lines may come first); returns that line."""
+        source = getattr(self.process, stream)
+        seen = []
+        for _ in range(max_lines):
+            line = source.readline()
+            if not line:
+                break
+            if text in line:
+                return line
+            seen.append(line)
+        raise AssertionError(f"{text!r} never appeared on {stream}; got:\n{''.join(seen)}")
 
 
 @pytest.fixture
@@ -203,13 +219,16 @@ def serve_command():
 
     started = []
 
-    def start(repository: Path, *, stderr=subprocess.STDOUT) -> ServeProcess:
-        http, grpc, metrics = (free_port() for _ in range(3))
+    def start(
+        repository: Path, *, stderr=subprocess.STDOUT, extra: tuple = (), env: dict | None = None
+    ) -> ServeProcess:
+        http, grpc, metrics, health = (free_port() for _ in range(4))
         command = [sys.executable, "-m", "ticket_classifier.cli", "serve", "--model-repository", str(repository)]
         command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        command += ["--health-port", str(health), *extra]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         started.append(process)
-        return ServeProcess(process, http)
+        return ServeProcess(process, http, health, grpc)
 
     yield start
     for process in started:

@@ -112,9 +112,17 @@ def _build_repository(args: argparse.Namespace) -> None:
 
 
 def _rollout(args: argparse.Namespace) -> None:
+    from ticket_classifier.admin_key import read_admin_key
     from ticket_classifier.build.rollout import rollout
+    from ticket_classifier.triton_admin import tls_context
 
-    result = rollout(args.model_repository, args.version, args.url)
+    result = rollout(
+        args.model_repository,
+        args.version,
+        args.url,
+        admin_key=read_admin_key(args.admin_key_file),
+        ssl_context=tls_context(args.ca_file),
+    )
     print(f"ticket_classifier now serves version {result['active']} (was {result['previous']})")
 
 
@@ -164,26 +172,33 @@ def _drift_monitor(args: argparse.Namespace) -> None:
 
     config = load_production_config(args.config).monitoring
     _apply_flags(
-        config, args, ("port", "triton_url", "triton_metrics_url", "model_repository", "reference", "webhook_url")
+        config, args, ("port", "bind_address", "triton_url", "triton_metrics_url", "model_repository", "reference")
     )
     if args.scrape_interval is not None:
         config.scrape_interval_s = args.scrape_interval
-    config.__post_init__()
+    try:
+        config.__post_init__()
+    except ValueError as exc:
+        raise TicketClassifierError(str(exc)) from None
     monitor = DriftMonitor(config)
     monitor.refresh_reference()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"drift monitor on :{config.port}/metrics, scraping {config.triton_metrics_url}", flush=True)
+    print(
+        f"drift monitor on {config.bind_address}:{config.port}/metrics, scraping {config.triton_metrics_url}",
+        flush=True,
+    )
     monitor.run(stop)
 
 
 def _serve(args: argparse.Namespace) -> None:
     from ticket_classifier.production import load_production_config
-    from ticket_classifier.server import serve_forever
+    from ticket_classifier.supervisor import serve_forever
 
     config = load_production_config(args.config).server
-    _apply_flags(config, args, ("http_port", "grpc_port", "metrics_port"))
+    _apply_flags(config, args, ("http_port", "grpc_port", "metrics_port", "health_port", "bind_address"))
+    config.__post_init__()
     serve_forever(args.model_repository, config)
 
 
@@ -264,7 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("rollout", help="switch a running server to another model version")
     command.add_argument("--model-repository", default="model_repository", help="repository folder")
     command.add_argument("--version", type=int, required=True, help="version to activate (must be built)")
-    command.add_argument("--url", default="localhost:8000", help="the server's HTTP address (default localhost:8000)")
+    command.add_argument(
+        "--url",
+        default="localhost:8000",
+        help="the server's HTTP address: host:port, or https://host:port behind a TLS proxy (default localhost:8000)",
+    )
+    command.add_argument("--ca-file", help="CA bundle that signed the proxy's certificate (default: the system's)")
+    command.add_argument(
+        "--admin-key-file", help="file with the server's admin key (default: $TICKET_CLASSIFIER_ADMIN_KEY, if set)"
+    )
     command.set_defaults(handler=_rollout)
 
     command = commands.add_parser(
@@ -282,21 +305,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("drift-monitor", help="the PSI drift sidecar: scrape Triton, expose metrics")
     command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML (monitoring section)")
-    command.add_argument("--port", type=int, help="port of the sidecar's /metrics")
-    command.add_argument("--triton-url", help="Triton's HTTP address host:port")
-    command.add_argument("--triton-metrics-url", help="Triton's metrics URL")
+    command.add_argument("--port", type=int, help="port of the sidecar's /metrics and /healthz (default 8003)")
+    command.add_argument("--bind-address", help="address of that port (default: monitoring.bind_address, 127.0.0.1)")
+    command.add_argument(
+        "--triton-url", help="Triton's HTTP address: host:port or https://... (default localhost:8000)"
+    )
+    command.add_argument("--triton-metrics-url", help="Triton's metrics URL (default http://localhost:8002/metrics)")
     command.add_argument("--model-repository", help="repository whose active version gives the reference")
     command.add_argument("--reference", help="a fixed drift_reference.json instead")
-    command.add_argument("--webhook-url", help="POST drift status changes here")
-    command.add_argument("--scrape-interval", type=float, help="seconds between scrapes")
+    command.add_argument("--scrape-interval", type=float, help="seconds between scrapes (default 15)")
+    command.epilog = (
+        "The webhook URL (it may hold a token) comes from monitoring.webhook_url or $TICKET_CLASSIFIER_WEBHOOK_URL."
+    )
     command.set_defaults(handler=_drift_monitor)
 
     command = commands.add_parser("serve", help="run tritonserver on the repository in the foreground")
     command.add_argument("--model-repository", default="model_repository", help="repository folder")
     command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML")
-    command.add_argument("--http-port", type=int)
-    command.add_argument("--grpc-port", type=int)
-    command.add_argument("--metrics-port", type=int)
+    command.add_argument("--http-port", type=int, help="Triton's HTTP port (default: server.http_port, 8000)")
+    command.add_argument("--grpc-port", type=int, help="Triton's gRPC port (default: server.grpc_port, 8001)")
+    command.add_argument("--metrics-port", type=int, help="Triton's metrics port (default: server.metrics_port, 8002)")
+    command.add_argument(
+        "--health-port",
+        type=int,
+        help="port of /ready and /live, the probes to use (default: server.health_port, 8004)",
+    )
+    command.add_argument(
+        "--bind-address",
+        help="address to listen on (default: server.bind_address, 127.0.0.1); beyond loopback an admin key is "
+        "required in $TICKET_CLASSIFIER_ADMIN_KEY or server.admin_key_file",
+    )
     command.set_defaults(handler=_serve)
 
     command = commands.add_parser("classify", help="classify a ticket through the running server")

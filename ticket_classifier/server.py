@@ -6,10 +6,19 @@ temporary folder (links to the wheel's Python backend and the stub built for thi
 puts this environment's interpreter first on ``PATH`` so that the stub finds our packages,
 starts the server, waits until every model is ready (or says which one failed and why) and
 stops it with SIGINT, which lets Triton release its shared-memory regions.
+
+Safe by default: it listens on loopback unless told otherwise, and beyond loopback it refuses
+to start without an admin key, which then guards model control (see
+:mod:`ticket_classifier.admin_key`). The server dies with the process that started it (Linux
+parent-death signal), so a killed launcher leaves no orphan holding the ports, and stale
+shared-memory regions of killed servers are removed before each start.
 """
 
+import ctypes
 import dataclasses
 import importlib.util
+import ipaddress
+import logging
 import os
 import shutil
 import signal
@@ -22,11 +31,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ticket_classifier.admin_key import read_admin_key, require_key_beyond_loopback, restricted_api_arguments
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.shared_memory import remove_stale_shm_regions, shm_regions
 from ticket_classifier.triton_admin import TritonAdmin
 
-SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
+log = logging.getLogger(__name__)
 _LOG_TAIL_LINES = 15
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -36,7 +48,9 @@ class ServerConfig:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
-    bind_address: str = "0.0.0.0"
+    health_port: int = 8004
+    bind_address: str = "127.0.0.1"
+    admin_key_file: str | None = None
     model_control_mode: str = "explicit"
     startup_timeout_s: float = 180.0
     shutdown_timeout_s: float = 60.0
@@ -45,9 +59,17 @@ class ServerConfig:
     grpc_tls_certificate: str | None = None
     grpc_tls_private_key: str | None = None
     grpc_tls_client_ca: str | None = None
+    probe_interval_s: float = 5.0
+    probe_timeout_s: float = 10.0
+    probe_failures_before_restart: int = 3
+    restart_backoff_max_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("http_port", "grpc_port", "metrics_port"):
+        if min(self.probe_interval_s, self.probe_timeout_s, self.restart_backoff_max_s) <= 0:
+            raise ValueError("server.probe_interval_s, probe_timeout_s and restart_backoff_max_s must be positive")
+        if self.probe_failures_before_restart < 1:
+            raise ValueError("server.probe_failures_before_restart must be at least 1")
+        for name in ("http_port", "grpc_port", "metrics_port", "health_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ValueError(f"server.{name} must be between 0 and 65535, got {port}")
@@ -92,7 +114,8 @@ class TritonInstallation:
 
 def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
     """True when a TCP server could bind ``host:port`` now (a port in TIME_WAIT counts as free, as for Triton)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
@@ -108,10 +131,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def shm_regions() -> set:
-    """Names of the Python backend's shared-memory regions now in ``/dev/shm``."""
-    shm = Path("/dev/shm")
-    return {path.name for path in shm.glob(SHM_REGION_PREFIX + "*")} if shm.is_dir() else set()
+def connect_host(bind_address: str) -> str:
+    """The host to connect to for a server bound to ``bind_address`` (loopback for a wildcard address)."""
+    try:
+        address = ipaddress.ip_address(bind_address)
+    except ValueError:
+        return bind_address
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return f"[{bind_address}]" if address.version == 6 else bind_address
 
 
 class TritonServer:
@@ -120,6 +148,8 @@ class TritonServer:
     def __init__(self, model_repository: "str | os.PathLike[str]", config: ServerConfig | None = None) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.config = dataclasses.replace(config or ServerConfig())
+        self.admin_key = read_admin_key(self.config.admin_key_file)
+        require_key_beyond_loopback(self.config.bind_address, self.admin_key)
         self.process: subprocess.Popen | None = None
         self._workdir: Path | None = None
         self._shm_before: set = set()
@@ -127,17 +157,27 @@ class TritonServer:
     @property
     def http_url(self) -> str:
         """``host:port`` of the HTTP endpoint."""
-        return f"127.0.0.1:{self.config.http_port}"
+        return f"{connect_host(self.config.bind_address)}:{self.config.http_port}"
 
     @property
     def grpc_url(self) -> str:
         """``host:port`` of the gRPC endpoint."""
-        return f"127.0.0.1:{self.config.grpc_port}"
+        return f"{connect_host(self.config.bind_address)}:{self.config.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
         """URL of the Prometheus metrics endpoint."""
-        return f"http://127.0.0.1:{self.config.metrics_port}/metrics"
+        return f"http://{connect_host(self.config.bind_address)}:{self.config.metrics_port}/metrics"
+
+    def listening(self) -> str:
+        """Where the server listens, for people (the bound address, not the one we connect to)."""
+        config = self.config
+        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
+        control = "model control needs the admin key" if self.admin_key else "model control open (loopback only)"
+        return (
+            f"HTTP {host}:{config.http_port}, gRPC {host}:{config.grpc_port}, "
+            f"metrics {host}:{config.metrics_port}; {control}"
+        )
 
     @property
     def log_path(self) -> Path | None:
@@ -152,32 +192,48 @@ class TritonServer:
         self.stop()
 
     def start(self, *, wait: bool = True) -> None:
-        """Start the server; with ``wait``, block until every model is ready."""
+        """Start the server; with ``wait``, block until every model is ready.
+
+        Start it from the thread that keeps it: it is killed when that thread's process ends.
+        """
         if not (self.model_repository / "").is_dir():
             raise TicketClassifierError(f"model repository not found: {self.model_repository}")
         installation = TritonInstallation.locate()
         self._assign_and_check_ports()
         self._workdir = Path(tempfile.mkdtemp(prefix="ticket-classifier-triton-"))
-        backends = self._workdir / "backends"
-        _link_python_backend(installation, backends / "python")
-        self._shm_before = shm_regions()
-        log = open(self.log_path, "wb")
-        try:
-            self.process = subprocess.Popen(
-                self._command(installation, backends),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._environment(),
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+        _link_python_backend(installation, self._workdir / "backends" / "python")
+        self._launch(installation)
         if wait:
             try:
                 self.wait_until_ready()
             except BaseException:
                 self.stop()
                 raise
+
+    def restart(self) -> None:
+        """Start the server again on the same ports after it exited (or kill it first if it still runs)."""
+        process, self.process = self.process, None
+        if process is not None:
+            _kill_group(process)
+        self._launch(TritonInstallation.locate())
+
+    def _launch(self, installation: "TritonInstallation") -> None:
+        """Start the ``tritonserver`` process, appending to the log; stale shared memory is removed first."""
+        for name in remove_stale_shm_regions():
+            log.info("removed stale shared-memory region /dev/shm/%s (left by a killed server)", name)
+        self._shm_before = shm_regions()
+        log_file = open(self.log_path, "ab")
+        try:
+            self.process = subprocess.Popen(
+                self._command(installation, self._workdir / "backends"),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self._environment(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            log_file.close()
 
     def _assign_and_check_ports(self) -> None:
         """Pick free ports for those set to 0 and fail clearly on a port already in use."""
@@ -217,6 +273,8 @@ class TritonServer:
         ]
         if config.model_control_mode == "explicit":
             command.append("--load-model=*")
+        if self.admin_key:
+            command += restricted_api_arguments(self.admin_key)
         if config.grpc_tls_certificate:
             command += [
                 "--grpc-use-ssl=true",
@@ -271,8 +329,8 @@ class TritonServer:
 
     @property
     def admin(self) -> TritonAdmin:
-        """Health checks and model control of this server."""
-        return TritonAdmin(self.http_url)
+        """Health checks and model control of this server (with its admin key)."""
+        return TritonAdmin(self.http_url, admin_key=self.admin_key)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last lines of the server log."""
@@ -317,6 +375,15 @@ def _link_python_backend(installation: TritonInstallation, target: Path) -> None
     (target / installation.stub.name).symlink_to(installation.stub)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGKILL it when the thread that started it ends."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the launcher's own clean-up still stops the server
+        pass
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     """Kill the server's whole process group (stub processes included)."""
     try:
@@ -324,37 +391,3 @@ def _kill_group(process: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
-
-
-def serve_forever(model_repository: "str | os.PathLike[str]", config: ServerConfig | None = None) -> None:
-    """Run the server in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
-
-    A model that fails to load does not stop the server: it keeps answering liveness (not
-    readiness), and the failure is printed with Triton's reason.
-    """
-    server = TritonServer(model_repository, config)
-    stop_requested = []
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop_requested.append(signum)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.start(wait=False)
-        failed = server.wait_until_settled()
-        state = "ready" if not failed else "DEGRADED (live, not ready)"
-        print(
-            f"tritonserver {state}: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics {server.metrics_url}\n"
-            f"models from {server.model_repository}; Ctrl-C stops it",
-            flush=True,
-        )
-        if failed:
-            print(f"error: {describe_failures(failed)}", file=sys.stderr, flush=True)
-        while not stop_requested:
-            server._fail_if_exited()
-            time.sleep(0.5)
-        print("stopping tritonserver ...", flush=True)
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -69,9 +69,6 @@ class RejectedTicket(ValueError):
 
 def check_sizes(tickets: Sequence[Sequence[bytes]], names: Sequence[str], max_field_bytes: int, max_request_bytes: int):
     """Refuse a request whose fields (UTF-8 bytes, one sequence per ticket) exceed the limits, before any decoding."""
-    total = sum(len(value) for values in tickets for value in values)
-    if total > max_request_bytes:
-        raise RejectedTicket("too_large", f"request of {total} bytes is over the limit of {max_request_bytes} bytes")
     for row, values in enumerate(tickets):
         for value, name in zip(values, names):
             if len(value) > max_field_bytes:
@@ -79,6 +76,9 @@ def check_sizes(tickets: Sequence[Sequence[bytes]], names: Sequence[str], max_fi
                     "too_large",
                     f"ticket {row}: {name} is {len(value)} bytes, over the limit of {max_field_bytes} bytes",
                 )
+    total = sum(len(value) for values in tickets for value in values)
+    if total > max_request_bytes:
+        raise RejectedTicket("too_large", f"request of {total} bytes is over the limit of {max_request_bytes} bytes")
 
 
 def ticket_text(values: Sequence[bytes], names: Sequence[str], row: int) -> str:

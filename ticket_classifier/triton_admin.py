@@ -1,29 +1,64 @@
 """Triton's HTTP health and model-repository API, with the standard library only.
 
-Used by the server launcher (readiness, which model failed and why) and by rollouts
-(loading a new version in explicit model-control mode).
+Used by the server launcher and supervisor (readiness, which model failed and why, reloading a
+model whose stub died) and by rollouts (loading a new version in explicit model-control mode).
+The address may be ``host:port`` (plain HTTP) or a ``http://`` / ``https://`` URL (Triton
+behind a TLS-terminating proxy); model control sends the admin key when one is set.
 """
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
 
+from ticket_classifier.admin_key import ADMIN_KEY_HEADER
 from ticket_classifier.errors import TicketClassifierError
 
 
-class TritonAdmin:
-    """Health checks and model control of one server, by its HTTP address ``host:port``."""
+def base_url(address: str) -> str:
+    """``http://host:port`` for ``host:port``; a URL with a scheme is kept (without a trailing slash)."""
+    if address.startswith(("http://", "https://")):
+        return address.rstrip("/")
+    if "://" in address:
+        raise TicketClassifierError(f"Triton address {address!r} must be host:port, http://... or https://...")
+    return f"http://{address}"
 
-    def __init__(self, http_url: str, timeout_s: float = 5.0) -> None:
-        self.http_url = http_url
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """An SSL context that trusts ``ca_file`` (None: the system's default trust store)."""
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TicketClassifierError(f"cannot read the CA file {ca_file}: {exc}") from None
+
+
+class TritonAdmin:
+    """Health checks and model control of one server, by its HTTP address."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        admin_key: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.url = base_url(address)
+        self.admin_key = admin_key
+        self.ssl_context = ssl_context
         self.timeout_s = timeout_s
 
     def _request(self, method: str, path: str, body: bytes | None = None, timeout_s: float | None = None):
         """``(status, body)`` of one request; status None when the server does not answer."""
-        request = urllib.request.Request(f"http://{self.http_url}{path}", data=body, method=method)
+        headers = {ADMIN_KEY_HEADER: self.admin_key} if self.admin_key else {}
+        request = urllib.request.Request(f"{self.url}{path}", data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s or self.timeout_s) as response:
+            with urllib.request.urlopen(
+                request, timeout=timeout_s or self.timeout_s, context=self.ssl_context
+            ) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -46,6 +81,10 @@ class TritonAdmin:
     def model_states(self) -> list[dict]:
         """The repository index: name, version, state and reason of each model."""
         status, body = self._request("POST", "/v2/repository/index", b"{}")
+        if status == 403:
+            raise TicketClassifierError(
+                f"Triton at {self.url} refused the repository index: {_error_text(status, body)}"
+            )
         if status != 200:
             return []
         try:
@@ -62,19 +101,28 @@ class TritonAdmin:
         }
 
     def load_model(self, name: str, timeout_s: float = 300.0) -> None:
-        """Load (or reload) ``name`` in explicit model-control mode; fail with Triton's message."""
-        status, body = self._request("POST", f"/v2/repository/models/{name}/load", b"{}", timeout_s=timeout_s)
+        """Load (or reload a changed) ``name`` in explicit model-control mode; fail with Triton's message."""
+        self._control("load", name, timeout_s)
+
+    def unload_model(self, name: str, timeout_s: float = 60.0) -> None:
+        """Unload ``name`` (Triton finishes the requests in flight first)."""
+        self._control("unload", name, timeout_s)
+
+    def _control(self, action: str, name: str, timeout_s: float) -> None:
+        """POST a load or unload request."""
+        status, body = self._request("POST", f"/v2/repository/models/{name}/{action}", b"{}", timeout_s=timeout_s)
         if status != 200:
-            raise TicketClassifierError(f"loading model '{name}' failed: {_error_text(status, body)}")
+            raise TicketClassifierError(f"{action}ing model '{name}' failed: {_error_text(status, body)}")
 
     def wait_for_model(self, name: str, version: int | None = None, timeout_s: float = 120.0) -> None:
-        """Block until ``name`` (version) is ready."""
+        """Block until ``name`` (version) is ready; fail with a clear message when it is not in time."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.is_model_ready(name, version):
                 return
             time.sleep(0.2)
-        raise TicketClassifierError(f"model '{name}' version {version} was not ready after {timeout_s:.0f} s")
+        which = f"version {version} of model '{name}'" if version is not None else f"model '{name}'"
+        raise TicketClassifierError(f"{which} was not ready after {timeout_s:.0f} s")
 
 
 def _error_text(status: int | None, body: bytes) -> str:

@@ -37,7 +37,8 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_generated_configs_match_golden_text(variant):
     options, input_names = VARIANTS[variant]
-    configs = member_configs(options, input_names, num_labels=8) + [ensemble_config(options, input_names, 8, version=3)]
+    served = options.keep_loaded([1, 2], active=2, candidate=3)
+    configs = member_configs(options, input_names, 8, served) + [ensemble_config(options, input_names, 8, version=3)]
     for config in configs:
         golden = GOLDEN / variant / f"{config.name}.pbtxt"
         text = config.render()
@@ -67,8 +68,26 @@ def test_strings_are_escaped():
         (dict(max_queue_delay_microseconds=-1), "must not be negative"),
         (dict(top_k=0), "at least 1"),
         (dict(precision="int4"), "repository.precision"),
+        (dict(max_field_bytes=0), "max_field_bytes"),
+        (dict(max_field_bytes=100, max_request_bytes=10), "max_field_bytes <= max_request_bytes"),
+        (dict(queue_timeout_ms=0), "queue_timeout_ms"),
+        (dict(max_queue_size=0), "max_queue_size"),
     ],
 )
 def test_bad_options_are_rejected(options, message):
     with pytest.raises(ValueError, match=message):
         RepositoryOptions(**options)
+
+
+@pytest.mark.parametrize(
+    "keep, served, active, candidate, loaded",
+    [
+        (2, [1], 1, 2, [1, 2]),
+        (2, [1, 2], 2, 3, [2, 3]),
+        (3, [1, 2], 2, 3, [1, 2, 3]),
+        (2, [2, 3], 2, 4, [2, 4]),  # the active version stays loaded even when it is not the newest
+        (1, [4], 4, 5, [4, 5]),  # never fewer than the active and the candidate
+    ],
+)
+def test_versions_kept_loaded(keep, served, active, candidate, loaded):
+    assert RepositoryOptions(version_policy_latest=keep).keep_loaded(served, active, candidate) == loaded

@@ -6,9 +6,17 @@ import shutil
 import pytest
 
 from ticket_classifier import text, tokenization
-from ticket_classifier.build.layout import active_version, next_version
+from ticket_classifier.build.layout import (
+    STATE_FILENAME,
+    active_version,
+    next_version,
+    quarantine,
+    read_state,
+    versions,
+)
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
 from ticket_classifier.build.repository import build_repository
+from ticket_classifier.build.version_check import check_version_files
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 
@@ -58,6 +66,8 @@ def test_new_version_is_added_beside_the_active_one(tiny_model, tmp_path):
     assert (first.version, second.version) == (1, 2)
     assert first.activated and not second.activated
     assert active_version(repository) == 1
+    assert read_state(repository).served == [1], "a built version is not loaded before a rollout checked it"
+    assert "versions: [ 1 ]" in (repository / CLASSIFIER / "config.pbtxt").read_text()
     assert next_version(repository) == 3
     with pytest.raises(TicketClassifierError, match="already exists"):
         build_repository(tiny_model.checkpoint, onnx_dir, repository, version=2)
@@ -104,3 +114,56 @@ def test_incomplete_checkpoint_names_the_missing_file(tiny_model, tmp_path):
 def test_missing_checkpoint_folder(tiny_model, tmp_path):
     with pytest.raises(TicketClassifierError, match="checkpoint folder not found"):
         build_repository(tmp_path / "nothing", tiny_model.onnx.parent, tmp_path / "repo")
+
+
+@pytest.fixture
+def two_versions(tiny_model, tmp_path):
+    repository = tmp_path / "repo"
+    for _ in range(2):
+        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    return repository
+
+
+def test_a_quarantined_version_is_moved_aside_recorded_and_its_number_never_reused(two_versions):
+    quarantine(two_versions, 2, "model.onnx does not run")
+    for model in (TOKENIZER, CLASSIFIER, POSTPROCESS):
+        assert versions(two_versions, model) == [1]
+        assert (two_versions / model / "quarantined-2").is_dir()
+    state = read_state(two_versions)
+    assert state.quarantined == {"2": "model.onnx does not run"} and state.active == 1
+    assert next_version(two_versions) == 3
+
+
+def test_a_repository_without_its_state_file_is_named(two_versions):
+    (two_versions / STATE_FILENAME).unlink()
+    with pytest.raises(TicketClassifierError, match="has no repository_state.json: it was built by an older"):
+        active_version(two_versions)
+
+
+def test_a_damaged_state_file_is_named(two_versions):
+    (two_versions / STATE_FILENAME).write_text('{"active": "x"}')
+    with pytest.raises(TicketClassifierError, match="repository_state.json is damaged"):
+        read_state(two_versions)
+
+
+def test_the_offline_check_passes_a_good_version(two_versions):
+    check_version_files(two_versions, 2)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda v: (v / CLASSIFIER / "2" / "model.onnx").write_bytes(b"\x08\x07truncated"), "model.onnx does not run"),
+        (lambda v: (v / CLASSIFIER / "2" / "model.onnx").unlink(), "ticket_classifier_onnx/2/model.onnx is missing"),
+        (lambda v: (v / TOKENIZER / "2" / "tokenizer.json").write_text("{"), "unreadable files"),
+        (lambda v: (v / POSTPROCESS / "2" / "model.py").write_text("def broken(:\n"), "model.py does not compile"),
+        (
+            lambda v: (v / POSTPROCESS / "2" / "labels.json").write_text('["a", "b"]'),
+            "not probabilities over 2 labels|unreadable",
+        ),
+    ],
+)
+def test_the_offline_check_names_what_is_broken(two_versions, damage, message):
+    damage(two_versions)
+    with pytest.raises(TicketClassifierError, match=message):
+        check_version_files(two_versions, 2)

@@ -136,7 +136,7 @@ def test_rollout_without_a_server(tiny_model, capsys):
     code, _, error = run(
         capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "1", "--url", url
     )
-    assert_one_line_error(code, error, f"no Triton server answers at {url}")
+    assert_one_line_error(code, error, f"no Triton server answers at http://{url}")
 
 
 def test_rollout_of_a_missing_version(tiny_model, capsys):

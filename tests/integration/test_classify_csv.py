@@ -1,11 +1,14 @@
 """``ticket-classifier classify --input --output``: every row accounted for, reruns skip done rows."""
 
 import csv
+import threading
+import time
 
 import pytest
 
 from ticket_classifier.cli import main
 from ticket_classifier.clients.batch import OUTPUT_COLUMNS
+from ticket_classifier.server import ServerConfig, TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -34,40 +37,34 @@ def tickets_csv(tmp_path):
     return write_csv(tmp_path / "tickets.csv", rows)
 
 
-def test_file_is_classified_with_errors_and_summary(tiny_server, tickets_csv, tmp_path, capsys):
+def test_file_is_classified_in_order_with_errors_summary_and_a_failing_exit(tiny_server, tickets_csv, tmp_path, capsys):
     output = tmp_path / "predictions.csv"
-    assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output), "--batch-size", "7") == 0
-    out = capsys.readouterr().out
+    arguments = ["--input", str(tickets_csv), "--output", str(output), "--batch-size", "7", "--concurrency", "4"]
+    assert classify(tiny_server, *arguments) == 1
+    captured = capsys.readouterr()
     predictions = read_rows(output)
     assert list(predictions[0]) == list(OUTPUT_COLUMNS)
-    assert sorted(row["ticket_id"] for row in predictions) == sorted(f"T{i}" for i in range(40))
+    assert [row["ticket_id"] for row in predictions] == [f"T{i}" for i in range(40)]
     errors = read_rows(tmp_path / "predictions.errors.csv")
-    assert [(row["ticket_id"], row["reason"]) for row in errors] == [
-        ("EMPTY", "subject and description are both empty")
+    assert [(row["ticket_id"], row["row"], row["reason"]) for row in errors] == [
+        ("EMPTY", "42", "subject and description have no text")
     ]
+    out = captured.out
     assert "rows: 41" in out and "classified now: 40" in out and "failed: 1" in out and "tickets/s" in out
+    assert "1 of 41 rows failed; the reasons are in" in captured.err
 
 
 def test_rerun_skips_rows_already_done(tiny_server, tickets_csv, tmp_path, capsys):
     output = tmp_path / "predictions.csv"
-    done = write_csv(tmp_path / "first.csv", [(f"T{i}", f"Printer {i} jammed", "paper stuck") for i in range(10)])
+    done = write_csv(
+        tmp_path / "first.csv", [(f"T{i}", f"Printer {i} jammed", "paper stuck in tray 2") for i in range(25, 35)]
+    )
     assert classify(tiny_server, "--input", str(done), "--output", str(output)) == 0
     capsys.readouterr()
-    assert (
-        classify(
-            tiny_server,
-            "--input",
-            str(tickets_csv),
-            "--output",
-            str(output),
-            "--http" if False else "--protocol",
-            "grpc",
-        )
-        == 0
-    )
+    assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1  # the EMPTY row
     assert "already done (skipped): 10" in capsys.readouterr().out
     ids = [row["ticket_id"] for row in read_rows(output)]
-    assert len(ids) == len(set(ids)) == 40
+    assert ids == [f"T{i}" for i in range(40)], "a finished resumed run leaves the output in input order"
 
 
 def test_rows_without_an_id_column_use_row_numbers(tiny_server, tmp_path):
@@ -127,3 +124,107 @@ def test_unreachable_server_sends_nothing(tickets_csv, tmp_path, capsys):
     output = tmp_path / "o.csv"
     code = main(["classify", "--url", f"127.0.0.1:{free_port()}", "--input", str(tickets_csv), "--output", str(output)])
     assert code == 1 and "nothing was sent" in capsys.readouterr().err
+
+
+def test_an_output_of_other_input_with_the_same_ids_is_refused(tiny_server, tickets_csv, tmp_path, capsys):
+    output = tmp_path / "predictions.csv"
+    other = write_csv(tmp_path / "other.csv", [(f"T{i}", f"VPN {i} down", "cannot connect") for i in range(20)])
+    assert classify(tiny_server, "--input", str(other), "--output", str(output)) == 0
+    before = output.read_bytes()
+    capsys.readouterr()
+    assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1
+    assert "was written for other input: ticket 'T0' has other text in the input (line 2)" in capsys.readouterr().err
+    assert output.read_bytes() == before
+
+
+def test_row_number_ids_of_another_file_are_refused(tiny_server, tmp_path, capsys):
+    header = ("subject", "description")
+    first = write_csv(tmp_path / "a.csv", [("VPN", "down"), ("Mail", "bounced")], header=header)
+    second = write_csv(tmp_path / "b.csv", [("Printer", "jammed"), ("Disk", "full"), ("Badge", "lost")], header=header)
+    output = tmp_path / "out.csv"
+    assert classify(tiny_server, "--input", str(first), "--output", str(output)) == 0
+    assert classify(tiny_server, "--input", str(second), "--output", str(output)) == 1
+    assert "ticket 'row-2' has other text" in capsys.readouterr().err
+
+
+def test_a_torn_last_line_is_cut_and_its_row_done_again(tiny_server, tickets_csv, tmp_path):
+    output = tmp_path / "predictions.csv"
+    assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1
+    complete = output.read_bytes()
+    lines = complete.splitlines(keepends=True)
+    output.write_bytes(b"".join(lines[:11]) + lines[11][: len(lines[11]) // 2])  # killed mid-write of row 11
+    assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1
+    rows = read_rows(output)
+    assert [row["ticket_id"] for row in rows] == [f"T{i}" for i in range(40)]
+    assert all(row["text_sha256"] and row["category"] for row in rows)
+
+
+def test_malformed_records_are_reported_by_line_and_never_swallow_rows(tiny_server, tmp_path):
+    source = tmp_path / "quotes.csv"
+    source.write_text(
+        "ticket_id,subject,description\n"
+        "A,VPN,down\n"
+        'B,"unbalanced quote,cannot connect\n'
+        "C,Printer,jammed\n"
+        "D,too,many,fields\n"
+        "E,Mail,bounced\n",
+        encoding="utf-8",
+    )
+    output = tmp_path / "out.csv"
+    assert classify(tiny_server, "--input", str(source), "--output", str(output)) == 1
+    assert [row["ticket_id"] for row in read_rows(output)] == ["A", "C", "E"]
+    errors = {row["row"]: row["reason"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert set(errors) == {"3", "5"}
+    assert "line 3 cannot be read as CSV" in errors["3"] and "only this line is skipped" in errors["3"]
+    assert "line 5 has 4 fields where the header has 3" in errors["5"]
+
+
+def test_an_oversized_cell_goes_to_the_errors_file_with_its_row(tiny_server, tmp_path):
+    rows = [("A", "VPN", "down"), ("BIG", "huge", "x" * (2 * 1024 * 1024)), ("C", "Printer", "jammed")]
+    source = write_csv(tmp_path / "big.csv", rows)
+    output = tmp_path / "out.csv"
+    assert classify(tiny_server, "--input", str(source), "--output", str(output)) == 1
+    assert [row["ticket_id"] for row in read_rows(output)] == ["A", "C"]
+    errors = read_rows(tmp_path / "out.errors.csv")
+    assert [(row["ticket_id"], row["row"]) for row in errors] == [("BIG", "3")]
+    assert "description is 2097152 bytes, over the limit of 65536 bytes" in errors[0]["reason"]
+
+
+def test_a_utf8_bom_header_is_read(tiny_server, tmp_path):
+    source = tmp_path / "bom.csv"
+    source.write_bytes("\ufeffticket_id,subject,description\nA,VPN,down\n".encode())
+    output = tmp_path / "out.csv"
+    assert classify(tiny_server, "--input", str(source), "--output", str(output)) == 0
+    assert [row["ticket_id"] for row in read_rows(output)] == ["A"]
+
+
+def test_a_server_that_disappears_stops_the_run_which_resumes_later(tiny_model, tmp_path, capsys):
+    rows = [(f"T{i}", f"Printer {i} jammed", "paper stuck in tray 2") for i in range(1500)]
+    source = write_csv(tmp_path / "many.csv", rows)
+    output = tmp_path / "out.csv"
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0)
+    server = TritonServer(tiny_model.repository, config)
+    server.start()
+    url = server.grpc_url
+    arguments = ["classify", "--url", url, "--input", str(source), "--output", str(output), "--batch-size", "4"]
+    arguments += ["--concurrency", "2", "--max-consecutive-failures", "3"]
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(code=main(arguments)))
+    runner.start()
+    deadline = time.monotonic() + 120
+    while (not output.exists() or output.read_text().count("\n") < 50) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop()
+    runner.join(timeout=300)
+    first = capsys.readouterr()
+    assert outcome["code"] == 1 and "stopped early: 3 batches in a row could not be served" in first.err
+    failed = read_rows(tmp_path / "out.errors.csv")
+    assert len(failed) <= 3 * 4 * 2, "the run stops instead of sending every remaining row to the errors file"
+    done = len(read_rows(output))
+    assert done + len(failed) < 1500 and "rows not sent yet: run the same command again to resume" in first.out
+    server.start()
+    try:
+        assert main(arguments) == 0
+    finally:
+        server.stop()
+    assert [row["ticket_id"] for row in read_rows(output)] == [f"T{i}" for i in range(1500)]

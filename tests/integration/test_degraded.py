@@ -58,8 +58,8 @@ def test_waiting_for_readiness_fails_naming_the_model(corrupted_repository):
 def test_serve_command_keeps_serving_degraded_and_says_why(corrupted_repository, serve_command):
     served = serve_command(corrupted_repository, stderr=subprocess.PIPE)
     process = served.process
-    assert "DEGRADED (live, not ready)" in process.stdout.readline()
-    assert f"model '{CLASSIFIER}' failed to load" in process.stderr.readline()
+    served.read_until("DEGRADED (live, not ready)")
+    served.read_until(f"model '{CLASSIFIER}' failed to load", stream="stderr")
     with urllib.request.urlopen(f"http://127.0.0.1:{served.http_port}/v2/health/live", timeout=5) as response:
         assert response.status == 200
     process.send_signal(signal.SIGINT)

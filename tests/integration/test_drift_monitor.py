@@ -1,13 +1,15 @@
 """The drift sidecar against a real tritonserver: windows, restarts, staleness, webhook, its own endpoint."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -102,36 +104,132 @@ def test_unreachable_triton_reports_staleness(tmp_path, tiny_model):
     assert value(monitor, "ticket_classifier_drift_last_scrape_age_seconds") == pytest.approx(65)
 
 
+def test_while_triton_is_down_drift_becomes_unknown_not_stuck_on_its_last_value(served):
+    server, repository = served
+    monitor = monitor_for(server, repository, stale_after_s=30)
+    now = time.time()
+    monitor.step(now=now - 1)  # the baseline scrape
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(60, seed=3))
+    monitor.step(now=now)
+    assert value(monitor, "ticket_classifier_drift_status", signal="category", window="count") in (0, 1, 2)
+    server.stop()
+    monitor.step(now=now + 10)  # a short outage: the last values stand
+    assert value(monitor, "ticket_classifier_drift_stale") == 0
+    monitor.step(now=now + 45)
+    assert value(monitor, "ticket_classifier_drift_stale") == 1
+    for signal_name in ("category", "confidence"):
+        for window in ("time", "count"):
+            labels = {"signal": signal_name, "window": window}
+            assert value(monitor, "ticket_classifier_drift_status", **labels) == -1
+            assert math.isnan(value(monitor, "ticket_classifier_drift_psi", **labels))
+    server.start()
+    monitor.step(now=now + 50)
+    assert value(monitor, "ticket_classifier_drift_stale") == 0
+    assert value(monitor, "ticket_classifier_drift_status", signal="category", window="count") in (0, 1, 2)
+
+
 class WebhookReceiver(BaseHTTPRequestHandler):
-    """Collects POSTed JSON messages."""
+    """Collects POSTed JSON messages; ``delay_s`` makes it slow, ``status`` makes it fail."""
 
     messages: list = []
+    delay_s = 0.0
+    status = 204
 
     def do_POST(self):
-        self.messages.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(self.delay_s)
+        if self.status < 300:
+            self.messages.append(body)
+        self.send_response(self.status)
         self.end_headers()
 
     def log_message(self, *args):
         pass
 
 
-def test_webhook_hears_status_changes(served):
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback, reset for each test."""
+    WebhookReceiver.messages, WebhookReceiver.delay_s, WebhookReceiver.status = [], 0.0, 204
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/secret-token-123"
+    server.shutdown()
+
+
+def test_webhook_hears_status_changes(served, receiver):
     server, repository = served
-    receiver = HTTPServer(("127.0.0.1", 0), WebhookReceiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    WebhookReceiver.messages = []
-    try:
-        monitor = monitor_for(server, repository, webhook_url=f"http://127.0.0.1:{receiver.server_port}/hook")
-        monitor.step()
-        with TicketClassifierClient(server.grpc_url) as client:
-            client.classify_batch(tickets(60, seed=3))
-        monitor.step()
-    finally:
-        receiver.shutdown()
+    monitor = monitor_for(server, repository, webhook_url=receiver)
+    monitor.step()
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(60, seed=3))
+    monitor.step()
+    assert monitor.webhook.drain(10)
     assert WebhookReceiver.messages, "the status left -1 (not enough data), so a message was due"
     message = WebhookReceiver.messages[0]
     assert message["previous_status"] == -1 and message["model_version"].startswith("1-fp32-")
+    assert value(monitor, "ticket_classifier_drift_webhook_deliveries_total") == len(WebhookReceiver.messages)
+
+
+def test_a_slow_webhook_never_holds_up_a_scrape(served, receiver):
+    server, repository = served
+    WebhookReceiver.delay_s = 3.0
+    monitor = monitor_for(server, repository, webhook_url=receiver, webhook_timeout_s=10)
+    monitor.step()
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(60, seed=3))
+    started = time.monotonic()
+    monitor.step()  # four statuses change: four messages of 3 s each are due
+    monitor.step()
+    assert time.monotonic() - started < 2.0
+    assert value(monitor, "ticket_classifier_drift_last_scrape_age_seconds") < 2.0
+    assert monitor.webhook.drain(30) and len(WebhookReceiver.messages) == 4
+
+
+def test_a_failing_webhook_is_retried_then_counted_and_its_url_never_logged(served, receiver, caplog):
+    server, repository = served
+    WebhookReceiver.status = 500
+    monitor = monitor_for(server, repository, webhook_url=receiver, webhook_attempts=3, webhook_backoff_s=0.05)
+    monitor.step()
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(60, seed=3))
+    monitor.step()
+    assert monitor.webhook.drain(30)
+    sent = value(monitor, "ticket_classifier_drift_webhook_failures_total")
+    assert sent == 4 and value(monitor, "ticket_classifier_drift_webhook_deliveries_total") == 0
+    attempts = [record for record in caplog.records if "attempt" in record.getMessage()]
+    assert len(attempts) == 12
+    assert "secret-token-123" not in caplog.text and "http://127.0.0.1:" in caplog.text
+
+
+def test_a_full_webhook_queue_drops_the_oldest_and_counts_it(tiny_model, receiver):
+    config = DriftMonitorConfig(
+        model_repository=None,
+        reference=str(tiny_model.checkpoint / "drift_reference.json"),
+        webhook_url=receiver,
+        webhook_queue_size=2,
+    )
+    WebhookReceiver.delay_s = 1.0
+    monitor = DriftMonitor(config)
+    for index in range(6):
+        monitor.webhook.send({"message": index})
+    assert monitor.webhook.drain(30)
+    dropped = value(monitor, "ticket_classifier_drift_webhook_dropped_total")
+    assert dropped >= 3 and len(WebhookReceiver.messages) == 6 - dropped
+    assert WebhookReceiver.messages[-1] == {"message": 5}
+
+
+@pytest.mark.parametrize("url", ["notaurl-secret", "ftp://example.com/secret", "http://", "https:///secret"])
+def test_a_bad_webhook_url_is_refused_at_start_without_echoing_it(tiny_model, url, monkeypatch, capsys):
+    from ticket_classifier.cli import main
+
+    with pytest.raises(ValueError, match="must be an http:// or https:// URL"):
+        DriftMonitorConfig(webhook_url=url)
+    monkeypatch.setenv("TICKET_CLASSIFIER_WEBHOOK_URL", url)
+    code = main(["drift-monitor", "--port", str(free_port())])
+    error = capsys.readouterr().err
+    assert code == 1 and "must be an http:// or https:// URL" in error and "secret" not in error
 
 
 def test_drift_monitor_command_serves_its_metrics_and_stops_cleanly(served):
@@ -160,7 +258,7 @@ def test_drift_monitor_command_serves_its_metrics_and_stops_cleanly(served):
     )
     try:
         first_lines = [process.stdout.readline() for _ in range(2)]
-        assert any("drift monitor on" in line for line in first_lines), first_lines
+        assert any("drift monitor on 127.0.0.1:" in line for line in first_lines), first_lines
         deadline = time.monotonic() + 30
         text = ""
         while "ticket_classifier_model_ready 1.0" not in text and time.monotonic() < deadline:
@@ -170,6 +268,12 @@ def test_drift_monitor_command_serves_its_metrics_and_stops_cleanly(served):
             except OSError:
                 continue
         assert "ticket_classifier_drift_psi" in text and "ticket_classifier_model_ready 1.0" in text
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+        assert health["status"] == "ok"
+        for path in ("/", "/metrics/", "/anything"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+            assert refused.value.code == 404
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from ticket_classifier.build.layout import active_version
+from ticket_classifier.build.layout import active_version, read_state, versions
+from ticket_classifier.build.model_configs import CLASSIFIER, POSTPROCESS
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
@@ -70,6 +71,73 @@ def test_rollout_and_rollback_lose_no_request(tiny_model, served_repository):
     assert served[0] == "1" and "2" in served and served[-1] == "1"
     switches = [i for i in range(1, len(served)) if served[i] != served[i - 1]]
     assert len(switches) == 2, "each rollout switches once, with no back-and-forth"
+
+
+class ReadinessRecorder(threading.Thread):
+    """Polls the server's readiness and records every answer."""
+
+    def __init__(self, server) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.answers: list[bool] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.answers.append(self.server.admin.is_ready())
+            time.sleep(0.05)
+
+
+def break_version(repository, version: int, how: str) -> None:
+    """Damage a built version: a truncated ONNX file, or a model that compiles but cannot start."""
+    if how == "truncated onnx":
+        path = repository / CLASSIFIER / str(version) / "model.onnx"
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        path = repository / POSTPROCESS / str(version) / "model.py"
+        path.write_text(
+            path.read_text().replace(
+                '"""Read the labels', 'raise RuntimeError("broken on purpose")\n        """Read', 1
+            )
+        )
+        for cached in path.parent.glob("__pycache__/*.pyc"):
+            cached.unlink()
+
+
+@pytest.mark.parametrize("how", ["truncated onnx", "model that fails to start"])
+def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_repository, how):
+    repository, server = served_repository
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    break_version(repository, 2, how)
+    traffic, readiness = TrafficRecorder(server.grpc_url), ReadinessRecorder(server)
+    traffic.start()
+    readiness.start()
+    try:
+        traffic.wait_for(10)
+        started = time.monotonic()
+        with pytest.raises(TicketClassifierError, match="version 2 cannot be served .* version 1 is still served"):
+            rollout(repository, 2, server.http_url, timeout_s=60)
+        assert time.monotonic() - started < 60, "a broken version must not be waited for"
+        traffic.wait_for(10)
+    finally:
+        traffic.stopping.set()
+        readiness.stopping.set()
+        traffic.join(timeout=30)
+        readiness.join(timeout=30)
+    assert traffic.errors == []
+    assert {version.split("-")[0] for version in traffic.versions} == {"1"}
+    assert all(readiness.answers), "readiness stayed 200 throughout"
+    state = read_state(repository)
+    assert state.active == 1 and state.served == [1] and "2" in state.quarantined
+    assert versions(repository, CLASSIFIER) == [1]
+    with pytest.raises(TicketClassifierError, match="version 2 is quarantined"):
+        rollout(repository, 2, server.http_url)
+    # A restart after the failed rollout serves the last good version.
+    server.stop()
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    with TritonServer(repository, config) as restarted:
+        with TicketClassifierClient(restarted.grpc_url) as client:
+            assert client.classify("VPN down", "cannot connect").model_version.startswith("1-")
 
 
 def test_rollout_to_an_unbuilt_version_changes_nothing(served_repository):

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from ticket_classifier.server import shm_regions
+from ticket_classifier.shared_memory import shm_regions
 
 pytestmark = pytest.mark.integration
 
@@ -15,8 +15,7 @@ def test_serve_runs_until_ctrl_c_and_stops_cleanly(tiny_model, serve_command):
     before = shm_regions()
     served = serve_command(tiny_model.repository)
     process = served.process
-    ready_line = process.stdout.readline()
-    assert "tritonserver ready" in ready_line, ready_line
+    served.read_until("tritonserver ready")
     with urllib.request.urlopen(f"http://127.0.0.1:{served.http_port}/v2/health/ready", timeout=5) as response:
         assert response.status == 200
     process.send_signal(signal.SIGINT)

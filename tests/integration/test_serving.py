@@ -10,7 +10,8 @@ import pytest
 
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.labels import read_labels
-from ticket_classifier.server import ServerConfig, TritonServer, shm_regions
+from ticket_classifier.server import ServerConfig, TritonServer
+from ticket_classifier.shared_memory import shm_regions
 from ticket_classifier.text import join_ticket_text
 from ticket_classifier.tokenization import TicketTokenizer
 from ticket_classifier.training.demo_data import generate_tickets
