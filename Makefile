@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo serve test test-fast lint gpu-check benchmark-serving clean
+.PHONY: install demo serve test test-fast test-reliability reliability lint gpu-check benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(STAMP)  ## the whole suite, with a real tritonserver; fails if no test w
 test-fast: $(STAMP)  ## unit tests only (no server, no training)
 	$(BIN)/python -m pytest -m "not integration and not slow"
 
+test-reliability: $(STAMP)  ## the fault and bad-input tests alone (they also run in `make test`)
+	$(BIN)/python -m pytest -m reliability
+
+reliability: $(STAMP)  ## fault scenarios with figures on the demo model (run `make demo` first); table + JSON
+	$(BIN)/python -m ticket_classifier.reliability
+
 benchmark-serving: $(STAMP)  ## serving variants on the demo model (run `make demo` first); table + JSON
 	$(BIN)/ticket-classifier benchmark-serving
 
@@ -52,3 +58,4 @@ lint: $(STAMP)  ## ruff lint and format check
 clean:  ## remove generated artifacts (keeps .venv)
 	rm -rf artifacts data/demo .setuptools-build .pytest_cache
 	find model_repository -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+	rm -f model_repository/repository_state.json

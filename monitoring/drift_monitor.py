@@ -20,7 +20,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
@@ -29,6 +28,7 @@ from ticket_classifier.build.layout import active_version, model_info
 from ticket_classifier.build.model_configs import ENSEMBLE, POSTPROCESS
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.http_endpoint import Endpoint
 from ticket_classifier.monitoring.counters import CounterHistory, parse_product_counters
 from ticket_classifier.monitoring.product_metrics import confidence_bin_names
 from ticket_classifier.monitoring.psi import drift_status, population_stability_index
@@ -263,54 +263,30 @@ class DriftMonitor:
 
     def run(self, stop: threading.Event) -> None:
         """Serve ``/metrics`` and ``/healthz`` and scrape every ``scrape_interval_s`` until ``stop`` is set."""
-        server = metrics_server(self, self.config.bind_address, self.config.port)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
         webhook = f"; webhook {redact_url(self.config.webhook_url)}" if self.config.webhook_url else ""
-        log.info(
-            "drift monitor on %s:%d, scraping %s%s",
-            self.config.bind_address,
-            server.server_address[1],
-            self.config.triton_metrics_url,
-            webhook,
-        )
         try:
-            while not stop.is_set():
-                self.step()
-                stop.wait(self.config.scrape_interval_s)
+            with metrics_endpoint(self, self.config.bind_address, self.config.port) as endpoint:
+                log.info(
+                    "drift monitor on %s:%d, scraping %s%s",
+                    self.config.bind_address,
+                    endpoint.port,
+                    self.config.triton_metrics_url,
+                    webhook,
+                )
+                while not stop.is_set():
+                    self.step()
+                    stop.wait(self.config.scrape_interval_s)
         finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
             if self.webhook is not None:
                 self.webhook.close()
 
 
-def metrics_server(monitor: DriftMonitor, host: str, port: int) -> ThreadingHTTPServer:
-    """The sidecar's HTTP server: ``/metrics`` (Prometheus text), ``/healthz`` (JSON); anything else 404."""
+def metrics_endpoint(monitor: DriftMonitor, host: str, port: int) -> Endpoint:
+    """The sidecar's HTTP endpoint: ``/metrics`` (Prometheus text) and ``/healthz`` (JSON); anything else 404."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            if self.path == "/metrics":
-                self._answer(200, CONTENT_TYPE_LATEST, generate_latest(monitor.registry))
-            elif self.path == "/healthz":
-                age = time.time() - (monitor.last_success or monitor.started)
-                body = json.dumps({"status": "ok", "last_scrape_age_seconds": round(age, 1)}).encode()
-                self._answer(200, "application/json", body)
-            else:
-                self._answer(404, "text/plain", b"not found: try /metrics or /healthz\n")
+    def healthz() -> tuple[int, str, bytes]:
+        age = time.time() - (monitor.last_success or monitor.started)
+        return 200, "application/json", json.dumps({"status": "ok", "last_scrape_age_seconds": round(age, 1)}).encode()
 
-        def _answer(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - scraped every few seconds: no access log
-            pass
-
-    try:
-        return ThreadingHTTPServer((host, port), Handler)
-    except OSError as exc:
-        raise TicketClassifierError(f"cannot serve the drift monitor on {host}:{port}: {exc.strerror}") from None
+    routes = {"/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(monitor.registry)), "/healthz": healthz}
+    return Endpoint(host, port, routes, "drift monitor endpoint")

@@ -72,7 +72,7 @@ def require_key_beyond_loopback(bind_address: str, key: str | None) -> None:
     """Refuse to expose an unrestricted model-control API beyond loopback."""
     if key is None and not is_loopback(bind_address):
         raise TicketClassifierError(
-            f"server.bind_address {bind_address} is reachable from other hosts, and Triton's model-control API "
+            f"server bind_address {bind_address} is reachable from other hosts, and Triton's model-control API "
             f"(load, unload: code execution) would be open to them: set an admin key in ${ADMIN_KEY_ENV} or "
             "server.admin_key_file, or bind to 127.0.0.1 (README, section 'Security')"
         )

@@ -197,7 +197,9 @@ def _serve(args: argparse.Namespace) -> None:
     from ticket_classifier.supervisor import serve_forever
 
     config = load_production_config(args.config).server
-    _apply_flags(config, args, ("http_port", "grpc_port", "metrics_port", "health_port", "bind_address"))
+    _apply_flags(
+        config, args, ("http_port", "grpc_port", "metrics_port", "health_port", "bind_address", "http_bind_address")
+    )
     config.__post_init__()
     serve_forever(args.model_repository, config)
 
@@ -332,8 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--bind-address",
-        help="address to listen on (default: server.bind_address, 127.0.0.1); beyond loopback an admin key is "
-        "required in $TICKET_CLASSIFIER_ADMIN_KEY or server.admin_key_file",
+        help="address of gRPC, metrics and health (default: server.bind_address, 127.0.0.1); beyond loopback an "
+        "admin key is required in $TICKET_CLASSIFIER_ADMIN_KEY or server.admin_key_file",
+    )
+    command.add_argument(
+        "--http-bind-address",
+        help="address of Triton's HTTP API (default: server.http_bind_address, 127.0.0.1); publish it through the "
+        "TLS proxy of deploy/tls-proxy rather than directly (README, section 'Security')",
     )
     command.set_defaults(handler=_serve)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ticket_classifier.build.layout import STATE_FILENAME
 from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.samples import SAMPLE_TICKETS
@@ -77,9 +78,10 @@ def _stage(name: str, timings: dict, action):
 
 
 def _clear_generated_models(repository: Path) -> None:
-    """Remove the demo's previous models so the repository holds one fresh version."""
+    """Remove the demo's previous models and their state so the repository holds one fresh version."""
     for name in (ENSEMBLE, TOKENIZER, CLASSIFIER, POSTPROCESS):
         shutil.rmtree(repository / name, ignore_errors=True)
+    (repository / STATE_FILENAME).unlink(missing_ok=True)
 
 
 def _serve_and_classify(production) -> list[tuple]:

@@ -50,6 +50,7 @@ class ServerConfig:
     metrics_port: int = 8002
     health_port: int = 8004
     bind_address: str = "127.0.0.1"
+    http_bind_address: str = "127.0.0.1"
     admin_key_file: str | None = None
     model_control_mode: str = "explicit"
     startup_timeout_s: float = 180.0
@@ -149,7 +150,8 @@ class TritonServer:
         self.model_repository = Path(model_repository).resolve()
         self.config = dataclasses.replace(config or ServerConfig())
         self.admin_key = read_admin_key(self.config.admin_key_file)
-        require_key_beyond_loopback(self.config.bind_address, self.admin_key)
+        for address in (self.config.bind_address, self.config.http_bind_address):
+            require_key_beyond_loopback(address, self.admin_key)
         self.process: subprocess.Popen | None = None
         self._workdir: Path | None = None
         self._shm_before: set = set()
@@ -157,7 +159,7 @@ class TritonServer:
     @property
     def http_url(self) -> str:
         """``host:port`` of the HTTP endpoint."""
-        return f"{connect_host(self.config.bind_address)}:{self.config.http_port}"
+        return f"{connect_host(self.config.http_bind_address)}:{self.config.http_port}"
 
     @property
     def grpc_url(self) -> str:
@@ -172,10 +174,12 @@ class TritonServer:
     def listening(self) -> str:
         """Where the server listens, for people (the bound address, not the one we connect to)."""
         config = self.config
-        host = f"[{config.bind_address}]" if ":" in config.bind_address else config.bind_address
+        host, http_host = (
+            f"[{address}]" if ":" in address else address for address in (config.bind_address, config.http_bind_address)
+        )
         control = "model control needs the admin key" if self.admin_key else "model control open (loopback only)"
         return (
-            f"HTTP {host}:{config.http_port}, gRPC {host}:{config.grpc_port}, "
+            f"HTTP {http_host}:{config.http_port}, gRPC {host}:{config.grpc_port}, "
             f"metrics {host}:{config.metrics_port}; {control}"
         )
 
@@ -241,7 +245,9 @@ class TritonServer:
             port = getattr(self.config, name)
             if port == 0:
                 setattr(self.config, name, free_port())
-            elif not port_is_free(port, self.config.bind_address):
+            elif not port_is_free(
+                port, self.config.http_bind_address if name == "http_port" else self.config.bind_address
+            ):
                 raise TicketClassifierError(
                     f"port {port} ({name.replace('_', ' ')}) is already in use: "
                     "stop what holds it or choose another port"
@@ -255,7 +261,7 @@ class TritonServer:
             f"--model-repository={self.model_repository}",
             f"--backend-directory={backends}",
             f"--cache-directory={installation.caches}",
-            f"--http-address={config.bind_address}",
+            f"--http-address={config.http_bind_address}",
             f"--grpc-address={config.bind_address}",
             f"--metrics-address={config.bind_address}",
             f"--http-port={config.http_port}",

@@ -22,11 +22,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ticket_classifier.build.model_configs import ENSEMBLE
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import ProbeResult, probe
+from ticket_classifier.http_endpoint import Endpoint
 from ticket_classifier.server import TritonServer, describe_failures
 from ticket_classifier.triton_admin import base_url
 
@@ -55,47 +55,13 @@ class HealthState:
         return json.dumps(body).encode("utf-8")
 
 
-class HealthEndpoint:
-    """``GET /ready`` (200 or 503) and ``GET /live`` (200) on their own port; anything else is 404."""
-
-    def __init__(self, state: HealthState, host: str, port: int) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-                if self.path == "/live":
-                    self._answer(200, b'{"status": "live"}')
-                elif self.path == "/ready":
-                    self._answer(200 if state.ready else 503, state.as_json())
-                else:
-                    self._answer(404, b'{"error": "not found: try /ready or /live"}')
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args) -> None:  # noqa: A002 - probes every few seconds: no access log
-                pass
-
-        try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise TicketClassifierError(f"cannot open the health endpoint on {host}:{port}: {exc.strerror}") from None
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        """The port it listens on."""
-        return self.httpd.server_address[1]
-
-    def __enter__(self) -> "HealthEndpoint":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def health_endpoint(state: HealthState, host: str, port: int) -> Endpoint:
+    """``GET /ready`` (200 while the last probe passed, else 503) and ``GET /live`` (200)."""
+    routes = {
+        "/ready": lambda: (200 if state.ready else 503, "application/json", state.as_json()),
+        "/live": lambda: (200, "application/json", b'{"status": "live"}'),
+    }
+    return Endpoint(host, port, routes, "health endpoint")
 
 
 class Supervisor:
@@ -113,7 +79,7 @@ class Supervisor:
         self.server.start(wait=False)
         try:
             self._settle(announce=True)
-            with HealthEndpoint(self.state, self.server.config.bind_address, self.config.health_port) as endpoint:
+            with health_endpoint(self.state, self.config.bind_address, self.config.health_port) as endpoint:
                 print(f"health: http://{self.server.http_url.rsplit(':', 1)[0]}:{endpoint.port}/ready", flush=True)
                 while not stop.is_set():
                     if self.server.process is None or self.server.process.poll() is not None:

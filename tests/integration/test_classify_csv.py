@@ -147,6 +147,7 @@ def test_row_number_ids_of_another_file_are_refused(tiny_server, tmp_path, capsy
     assert "ticket 'row-2' has other text" in capsys.readouterr().err
 
 
+@pytest.mark.reliability
 def test_a_torn_last_line_is_cut_and_its_row_done_again(tiny_server, tickets_csv, tmp_path):
     output = tmp_path / "predictions.csv"
     assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1
@@ -159,6 +160,7 @@ def test_a_torn_last_line_is_cut_and_its_row_done_again(tiny_server, tickets_csv
     assert all(row["text_sha256"] and row["category"] for row in rows)
 
 
+@pytest.mark.reliability
 def test_malformed_records_are_reported_by_line_and_never_swallow_rows(tiny_server, tmp_path):
     source = tmp_path / "quotes.csv"
     source.write_text(
@@ -179,6 +181,7 @@ def test_malformed_records_are_reported_by_line_and_never_swallow_rows(tiny_serv
     assert "line 5 has 4 fields where the header has 3" in errors["5"]
 
 
+@pytest.mark.reliability
 def test_an_oversized_cell_goes_to_the_errors_file_with_its_row(tiny_server, tmp_path):
     rows = [("A", "VPN", "down"), ("BIG", "huge", "x" * (2 * 1024 * 1024)), ("C", "Printer", "jammed")]
     source = write_csv(tmp_path / "big.csv", rows)
@@ -198,6 +201,7 @@ def test_a_utf8_bom_header_is_read(tiny_server, tmp_path):
     assert [row["ticket_id"] for row in read_rows(output)] == ["A"]
 
 
+@pytest.mark.reliability
 def test_a_server_that_disappears_stops_the_run_which_resumes_later(tiny_model, tmp_path, capsys):
     rows = [(f"T{i}", f"Printer {i} jammed", "paper stuck in tray 2") for i in range(1500)]
     source = write_csv(tmp_path / "many.csv", rows)

@@ -18,7 +18,11 @@ from ticket_classifier.admin_key import ADMIN_KEY_HEADER, RESTRICTED_APIS
 from ticket_classifier.health import probe
 from ticket_classifier.server import TritonInstallation, TritonServer, _link_python_backend, free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.reliability,
+    pytest.mark.parametrize("tiny_model", ["bert"], indirect=True),
+]
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "entrypoint.sh"
 KEY = "entrypoint-test-key-0123456789"
 

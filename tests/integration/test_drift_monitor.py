@@ -104,6 +104,7 @@ def test_unreachable_triton_reports_staleness(tmp_path, tiny_model):
     assert value(monitor, "ticket_classifier_drift_last_scrape_age_seconds") == pytest.approx(65)
 
 
+@pytest.mark.reliability
 def test_while_triton_is_down_drift_becomes_unknown_not_stuck_on_its_last_value(served):
     server, repository = served
     monitor = monitor_for(server, repository, stale_after_s=30)
@@ -172,6 +173,7 @@ def test_webhook_hears_status_changes(served, receiver):
     assert value(monitor, "ticket_classifier_drift_webhook_deliveries_total") == len(WebhookReceiver.messages)
 
 
+@pytest.mark.reliability
 def test_a_slow_webhook_never_holds_up_a_scrape(served, receiver):
     server, repository = served
     WebhookReceiver.delay_s = 3.0
@@ -187,6 +189,7 @@ def test_a_slow_webhook_never_holds_up_a_scrape(served, receiver):
     assert monitor.webhook.drain(30) and len(WebhookReceiver.messages) == 4
 
 
+@pytest.mark.reliability
 def test_a_failing_webhook_is_retried_then_counted_and_its_url_never_logged(served, receiver, caplog):
     server, repository = served
     WebhookReceiver.status = 500
@@ -203,6 +206,7 @@ def test_a_failing_webhook_is_retried_then_counted_and_its_url_never_logged(serv
     assert "secret-token-123" not in caplog.text and "http://127.0.0.1:" in caplog.text
 
 
+@pytest.mark.reliability
 def test_a_full_webhook_queue_drops_the_oldest_and_counts_it(tiny_model, receiver):
     config = DriftMonitorConfig(
         model_repository=None,

@@ -19,7 +19,7 @@ from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.server import ServerConfig, TritonServer
 from ticket_classifier.triton_admin import TritonAdmin
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 KEY = "test-admin-key-0123456789"
 STRANGER = textwrap.dedent(
     """
@@ -98,13 +98,15 @@ def test_binding_beyond_loopback_without_a_key_is_refused(tiny_model, stranger_n
     monkeypatch.delenv(ADMIN_KEY_ENV, raising=False)
     with pytest.raises(TicketClassifierError, match=f"bind_address {host} is reachable from other hosts"):
         TritonServer(tiny_model.repository, ServerConfig(bind_address=host))
+    with pytest.raises(TicketClassifierError, match="bind_address 0.0.0.0 is reachable from other hosts"):
+        TritonServer(tiny_model.repository, ServerConfig(http_bind_address="0.0.0.0"))
 
 
 def test_a_stranger_can_classify_but_not_control_models(tiny_model, stranger_network, monkeypatch, tmp_path):
     host, namespace = stranger_network
     monkeypatch.setenv(ADMIN_KEY_ENV, KEY)
     marker = tmp_path / "uploaded-code-ran"
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address=host)
+    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address=host, http_bind_address=host)
     with TritonServer(tiny_model.repository, config) as server:
         arguments = [server.http_url, server.grpc_url, ADMIN_KEY_HEADER, ADMIN_KEY_GRPC_HEADER, KEY, str(marker)]
         result = subprocess.run(

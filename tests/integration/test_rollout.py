@@ -104,6 +104,7 @@ def break_version(repository, version: int, how: str) -> None:
             cached.unlink()
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("how", ["truncated onnx", "model that fails to start"])
 def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_repository, how):
     repository, server = served_repository

@@ -25,7 +25,11 @@ from ticket_classifier.monitoring.settings import DriftMonitorConfig
 from ticket_classifier.server import ServerConfig, TritonServer, free_port
 from ticket_classifier.triton_admin import TritonAdmin, tls_context
 
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.reliability,
+    pytest.mark.parametrize("tiny_model", ["bert"], indirect=True),
+]
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "tls-proxy" / "nginx.conf.template"
 KEY = "proxy-test-admin-key-0123456789"
 
@@ -115,7 +119,7 @@ def test_the_edge_refuses_control_without_the_key_and_internal_apis_always(proxi
     assert status(f"{url}/v2/repository/models/ticket_classifier/unload", ca, "POST", b"{}") == 403
     assert status(f"{url}/v2/systemsharedmemory/status", ca, headers={ADMIN_KEY_HEADER: KEY}) == 403
     assert status(f"{url}/v2/logging", ca, "POST", b"{}", headers={ADMIN_KEY_HEADER: KEY}) == 403
-    oversized = json.dumps({"inputs": [{"name": "SUBJECT", "data": ["x" * (9 * 1024 * 1024)]}]}).encode()
+    oversized = json.dumps({"inputs": [{"name": "SUBJECT", "data": ["x" * (5 * 1024 * 1024)]}]}).encode()
     assert status(f"{url}/v2/models/ticket_classifier/infer", ca, "POST", oversized) == 413
 
 
