@@ -4,7 +4,8 @@ Every ``probe_interval_s`` the supervisor sends one real ticket through the ense
 (:mod:`ticket_classifier.health`) and acts on the answer:
 
 * a step model whose Python stub died (Triton 2.51 never restarts it, and keeps answering
-  ready) is unloaded and loaded again, which brings it back in about two seconds;
+  ready) is unloaded and loaded again, which brings it back in about two seconds (where model
+  control is not explicit, or the reload fails, the server is restarted instead);
 * a server that stopped answering ``probe_failures_before_restart`` probes in a row, or whose
   process exited, is restarted on the same ports, with exponential backoff between tries
   (capped at ``restart_backoff_max_s``, reset once it is healthy again);
@@ -112,7 +113,8 @@ class Supervisor:
         if result.ok:
             return
         if result.dead_stub_model:
-            self._reload(result.dead_stub_model)
+            if not self._reload(result.dead_stub_model):
+                self._restart(stop, f"model {result.dead_stub_model} could not be reloaded")
         elif self._unanswered() >= self.config.probe_failures_before_restart:
             self._restart(stop, f"tritonserver did not answer {self._unanswered()} probes in a row")
 
@@ -139,8 +141,9 @@ class Supervisor:
             if was_ready or len(self._failures) == 1:
                 log.warning("ticket_classifier probe failed: %s: not ready", result.detail)
 
-    def _reload(self, model: str) -> None:
-        """Unload and load ``model`` again (a new stub process), then probe."""
+    def _reload(self, model: str) -> bool:
+        """Unload and load ``model`` again (a new stub process), then probe; False when Triton refused
+        (for instance outside explicit model-control mode)."""
         log.warning("the Python stub of model %s died: reloading the model", model)
         admin = self.server.admin
         started = time.monotonic()
@@ -150,10 +153,11 @@ class Supervisor:
             admin.wait_for_model(ENSEMBLE, timeout_s=self.config.startup_timeout_s)
         except TicketClassifierError as exc:
             log.error("reloading %s failed: %s", model, exc)
-            return
+            return False
         self.state.reloads += 1
         self._record(probe(base_url(self.server.http_url), self.config.probe_timeout_s))
         log.info("model %s reloaded in %.1f s", model, time.monotonic() - started)
+        return True
 
     def _restart(self, stop: threading.Event, reason: str) -> None:
         """Restart the server after a backoff that doubles with each failed try."""
