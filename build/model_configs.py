@@ -6,7 +6,7 @@
                          --onnx-------> logits, probabilities (temperature-calibrated)
                          --postprocess> CATEGORY, CONFIDENCE, TOP_LABELS, TOP_SCORES,
                                         RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW,
-                                        MODEL_VERSION
+                                        REVIEW_REASONS, MODEL_VERSION
 """
 
 from collections.abc import Sequence
@@ -56,6 +56,7 @@ class RepositoryOptions:
     max_request_bytes: int = 1024 * 1024
     queue_timeout_ms: int = 30000
     max_queue_size: int = 1024
+    min_macro_f1: float = 0.0
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -77,6 +78,8 @@ class RepositoryOptions:
             raise ValueError(f"repository.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 1 <= self.max_field_bytes <= self.max_request_bytes:
             raise ValueError("repository needs 1 <= max_field_bytes <= max_request_bytes")
+        if not 0.0 <= self.min_macro_f1 <= 1.0:
+            raise ValueError("repository.min_macro_f1 must lie in [0, 1]")
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
 
@@ -167,6 +170,7 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
         TensorConfig("RANKED_LABELS", "TYPE_STRING", (num_labels,)),
         TensorConfig("RANKED_SCORES", "TYPE_FP32", (num_labels,)),
         TensorConfig("REQUIRES_REVIEW", "TYPE_BOOL", (1,)),
+        TensorConfig("REVIEW_REASONS", "TYPE_STRING", (1,)),
         TensorConfig("MODEL_VERSION", "TYPE_STRING", (1,)),
     )
 

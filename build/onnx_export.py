@@ -7,7 +7,8 @@ the graph. The FP32 graph is fused by ONNX Runtime's transformer optimizer; FP16
 fused graph in half precision with FP32 inputs and outputs; INT8 is the fused FP32 graph
 dynamically quantized with the preset for this CPU. Every variant is compared with PyTorch
 on held-out real texts (:mod:`ticket_classifier.build.parity`), the results are written to
-``build_report.json`` and a variant below its gate fails the export.
+``build_report.json``; a variant below its gate is deleted (nothing servable is left of it),
+recorded as failed, and fails the export; ``build-repository`` refuses it.
 """
 
 import datetime
@@ -72,27 +73,24 @@ def export_raw_onnx(checkpoint: Checkpoint, output_path: Path) -> Path:
 
 
 def parity_sample(checkpoint_dir: Path, parity_data: str | None, limit: int) -> tuple[list[str], np.ndarray, str]:
-    """Held-out texts and their label indices: ``parity_data``, or the checkpoint's own test split."""
+    """Held-out texts and their label indices: ``parity_data``, or the test split stored in the checkpoint."""
     from ticket_classifier.labels import read_labels
-    from ticket_classifier.training.data import DataReport, load_labeled_texts, prepare_splits
+    from ticket_classifier.training.checkpoint import read_split
+    from ticket_classifier.training.data import DataReport, load_labeled_texts
     from ticket_classifier.training.evaluation import targets_for
 
-    config = load_config_snapshot(checkpoint_dir)
     if parity_data:
-        config.data.test_path = None
-        texts = load_labeled_texts(parity_data, config.data, DataReport())
-        source = parity_data
+        config = load_config_snapshot(checkpoint_dir)
+        loaded = load_labeled_texts(parity_data, config.data, DataReport())
+        texts, labels, source = loaded.texts, loaded.labels, parity_data
     else:
-        if not Path(config.data.path).is_file():
-            raise TicketClassifierError(
-                f"the checkpoint's data {config.data.path} is not here; give held-out texts with --parity-data"
-            )
-        texts = prepare_splits(config.data, config.optimization.seed).test
-        source = f"test file {config.data.test_path}" if config.data.test_path else f"test split of {config.data.path}"
+        texts, labels = read_split(checkpoint_dir, "test")
+        source = "checkpoint's stored test split"
     if len(texts) > limit:
-        texts = texts.subset(np.random.default_rng(PARITY_SEED).choice(len(texts), limit, replace=False))
-    targets = targets_for(texts.labels, read_labels(checkpoint_dir), source)
-    return texts.texts, targets, f"{len(texts)} texts from the {source}"
+        chosen = np.random.default_rng(PARITY_SEED).choice(len(texts), limit, replace=False)
+        texts, labels = [texts[i] for i in chosen], [labels[i] for i in chosen]
+    targets = targets_for(labels, read_labels(checkpoint_dir), source)
+    return texts, targets, f"{len(texts)} texts from the {source}"
 
 
 def export_variants(
@@ -144,6 +142,10 @@ def export_variants(
         )
     if "fp32" not in precisions:
         (output_dir / onnx_filename("fp32")).unlink()
+    for result in results:
+        if not result["passed"]:  # a variant below its gate leaves nothing that could be served
+            (output_dir / onnx_filename(result["precision"])).unlink(missing_ok=True)
+            result["file"] = None
     report = {
         "checkpoint": str(checkpoint_dir.resolve()),
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ticket_classifier import text, tokenization
+from ticket_classifier.build.gates import quality_gate, servable_onnx
 from ticket_classifier.build.layout import (
     BUILD_REPORT_FILENAME,
     ENSEMBLE_VERSION,
@@ -35,11 +36,11 @@ from ticket_classifier.build.layout import (
     REVIEW_POLICY_FILENAME,
     RepositoryState,
     next_version,
-    onnx_filename,
     read_state,
     versions,
     write_state,
 )
+from ticket_classifier.build.model_card import model_card, write_model_card
 from ticket_classifier.build.model_configs import (
     CLASSIFIER,
     ENSEMBLE,
@@ -54,9 +55,10 @@ from ticket_classifier.clients import review
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.labels import LABELS_FILENAME, read_labels, write_labels
+from ticket_classifier.labels import read_labels, write_labels
 from ticket_classifier.monitoring import product_metrics
-from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
+from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.training.checkpoint import check_checkpoint
 
 TOKENIZER_VENDORED = {
     "ticket_text.py": Path(text.__file__),
@@ -74,6 +76,7 @@ class BuiltRepository:
     version: int
     model_version: str
     activated: bool
+    model_card: Path
 
 
 def build_repository(
@@ -84,24 +87,29 @@ def build_repository(
     *,
     version: int | None = None,
     review_policy: ReviewPolicy | None = None,
+    review_policy_source: str = "the review policy",
+    allow_below_baseline: bool = False,
 ) -> BuiltRepository:
     """Add model version ``version`` (default: the next) to the repository at ``output_dir``.
 
     A new repository serves the version at once; an existing one keeps serving what it served
-    until :func:`ticket_classifier.build.rollout.rollout`. The review policy (server-side flag
-    and metrics) and the build options are stored with the version.
+    until :func:`ticket_classifier.build.rollout.rollout`. Refused: a precision that failed its
+    parity gate, a model below its TF-IDF baseline (unless ``allow_below_baseline``), a review
+    policy naming categories the model lacks. The review policy (the server's decision and
+    metrics), the build options and the model card are stored with the version.
     """
     options = options or RepositoryOptions()
     review_policy = review_policy or ReviewPolicy()
     checkpoint_dir, onnx_dir, output_dir = Path(checkpoint_dir), Path(onnx_dir), Path(output_dir)
-    onnx_path = onnx_dir / onnx_filename(options.precision)
-    _require_artifacts(checkpoint_dir, onnx_path)
+    check_checkpoint(checkpoint_dir)
+    onnx_path, build_report = servable_onnx(onnx_dir, options.precision)
     ticket_tokenizer = TicketTokenizer.from_directory(checkpoint_dir)
     labels = read_labels(checkpoint_dir)
     try:
         review_policy.check_labels(labels)
     except ValueError as exc:
-        raise TicketClassifierError(str(exc)) from None
+        raise TicketClassifierError(f"{review_policy_source}: {exc}") from None
+    quality = quality_gate(checkpoint_dir, options.min_macro_f1, allow_below_baseline)
     state = read_state(output_dir)
     existing = versions(output_dir)
     if existing and read_labels(output_dir / POSTPROCESS / str(existing[-1])) != labels:
@@ -125,8 +133,7 @@ def build_repository(
 
     classifier_dir = output_dir / CLASSIFIER / str(version)
     shutil.copyfile(onnx_path, classifier_dir / "model.onnx")
-    if (onnx_dir / BUILD_REPORT_FILENAME).is_file():
-        shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
+    shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
     if options.classifier_backend == "python":
         shutil.copyfile(CLASSIFIER_SOURCE, classifier_dir / "model.py")
 
@@ -149,13 +156,18 @@ def build_repository(
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    card = write_model_card(
+        postprocess_dir, model_card(checkpoint_dir, onnx_path, build_report, review_policy, quality, info)
+    )
     for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
         precompile(folder)
     if state is None:
         write_member_configs(output_dir, options, version, [version])
         write_ensemble(output_dir, options, version)
         write_state(output_dir, RepositoryState(active=version, served=[version]))
-    return BuiltRepository(path=output_dir, version=version, model_version=model_version, activated=state is None)
+    return BuiltRepository(
+        path=output_dir, version=version, model_version=model_version, activated=state is None, model_card=card
+    )
 
 
 def _copy_modules(modules: dict[str, Path], folder: Path) -> None:
@@ -200,14 +212,3 @@ def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -
     config = ensemble_config(options, list(ticket_tokenizer.input_names), len(labels), version)
     (repository / ENSEMBLE / ENSEMBLE_VERSION).mkdir(parents=True, exist_ok=True)
     (repository / ENSEMBLE / "config.pbtxt").write_text(config.render(), encoding="utf-8")
-
-
-def _require_artifacts(checkpoint_dir: Path, onnx_path: Path) -> None:
-    """Fail with the missing file's name before writing anything."""
-    if not checkpoint_dir.is_dir():
-        raise TicketClassifierError(f"checkpoint folder not found: {checkpoint_dir}")
-    for name in (TOKENIZER_FILENAME, SETTINGS_FILENAME, LABELS_FILENAME, DRIFT_REFERENCE_FILENAME):
-        if not (checkpoint_dir / name).is_file():
-            raise TicketClassifierError(f"checkpoint {checkpoint_dir} is incomplete: {name} is missing")
-    if not onnx_path.is_file():
-        raise TicketClassifierError(f"ONNX model not found: {onnx_path} (run 'ticket-classifier export' first)")

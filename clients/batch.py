@@ -1,6 +1,7 @@
 """Classify a whole CSV file through the server: bounded concurrency, resumable, nothing lost or mislabelled.
 
-Every input row ends up either in the output file (its prediction) or in the errors file
+The output carries every input column (an id, a customer number ...) followed by the prediction's
+(:data:`PREDICTION_COLUMNS`). Every input row ends up either in the output file or in the errors file
 (with the reason, and the line number): rows with no text, rows over the server's size limits,
 records the CSV parser cannot read. Rerunning the same command after an interruption finishes
 the job:
@@ -21,6 +22,7 @@ import asyncio
 import csv
 import io
 import os
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -30,20 +32,21 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ticket_classifier.clients.async_client import AsyncTicketClassifierClient
-from ticket_classifier.clients.csv_input import InputRow, read_input
+from ticket_classifier.clients.csv_input import InputFile, InputRow, read_input
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.protocol import ServingLimits, plan_requests
 from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
 from ticket_classifier.text import join_ticket_text
 
-OUTPUT_COLUMNS = (
-    "ticket_id",
-    "category",
+# The output is every input column, in order, then these (an input column of the same name is an error).
+PREDICTION_COLUMNS = (
+    "predicted_category",
     "confidence",
     "top_3",
     "requires_review",
     "review_reasons",
     "model_version",
+    "input_line",
     "text_sha256",
 )
 ERROR_COLUMNS = ("ticket_id", "row", "reason")
@@ -79,20 +82,31 @@ class BatchSummary:
 
 
 def prediction_row(row: InputRow, prediction: Prediction) -> list:
-    """One output line."""
+    """One output line: the input row's cells, then the prediction."""
     return [
-        row.ticket_id,
+        *row.fields,
         prediction.category,
         f"{prediction.confidence:.6f}",
         "|".join(f"{label}:{score:.4f}" for label, score in prediction.top_k),
         "true" if prediction.requires_review else "false",
         "; ".join(prediction.review_reasons),
         prediction.model_version,
+        row.row,
         row.text_sha256,
     ]
 
 
-def resume_point(output: Path, rows: list[InputRow]) -> set[str]:
+def output_columns(header: list[str]) -> list[str]:
+    """The output's header for an input with ``header``."""
+    clashes = [name for name in header if name in PREDICTION_COLUMNS]
+    if clashes:
+        raise TicketClassifierError(
+            f"the input has column(s) named like the prediction's: {', '.join(clashes)}; rename them"
+        )
+    return [*header, *PREDICTION_COLUMNS]
+
+
+def resume_point(output: Path, source: InputFile, id_column: str) -> set[str]:
     """Ids already in an earlier run's output, after proving that output belongs to these rows.
 
     A torn last line is cut off (its row is done again). An output of another shape, or whose
@@ -101,16 +115,18 @@ def resume_point(output: Path, rows: list[InputRow]) -> set[str]:
     if not output.exists():
         return set()
     _cut_torn_last_line(output)
-    by_id = {row.ticket_id: row for row in rows}
+    by_id = {row.ticket_id: row for row in source.rows}
     with output.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        if next(reader, None) != list(OUTPUT_COLUMNS):
+        header = next(reader, None)
+        if header != output_columns(source.header):
             raise TicketClassifierError(
-                f"{output} exists but is not a predictions file of this tool; choose another --output"
+                f"{output} exists but is not a predictions file of this input; choose another --output"
             )
         done = set()
         for record in reader:
-            ticket_id, fingerprint = record[0], record[-1]
+            fingerprint = record[-1]
+            ticket_id = _record_id(record, header, source.header, id_column)
             row = by_id.get(ticket_id)
             if row is None or row.text_sha256 != fingerprint:
                 why = "is not in the input" if row is None else f"has other text in the input (line {row.row})"
@@ -138,11 +154,14 @@ def _cut_torn_last_line(path: Path) -> None:
 
 
 class OrderedWriter:
-    """Appends CSV rows in whole batches (one write, flushed and synced), so a crash tears at most a line."""
+    """Appends CSV rows in whole batches (one write, flushed and synced), so a crash tears at most a line.
 
-    def __init__(self, path: Path, header: tuple[str, ...], *, append: bool) -> None:
-        exists = append and path.exists() and path.stat().st_size > 0
-        self.handle = path.open("a" if append else "w", newline="", encoding="utf-8")
+    ``path`` None writes standard output (flushed, not synced, never closed).
+    """
+
+    def __init__(self, path: Path | None, header: "list[str] | tuple[str, ...]", *, append: bool) -> None:
+        exists = path is not None and append and path.exists() and path.stat().st_size > 0
+        self.handle = sys.stdout if path is None else path.open("a" if append else "w", newline="", encoding="utf-8")
         if not exists:
             self.write([list(header)])
 
@@ -154,37 +173,41 @@ class OrderedWriter:
         csv.writer(buffer).writerows(records)
         self.handle.write(buffer.getvalue())
         self.handle.flush()
-        os.fsync(self.handle.fileno())
+        if self.handle is not sys.stdout:
+            os.fsync(self.handle.fileno())
 
     def close(self) -> None:
         """Close the file."""
-        self.handle.close()
+        if self.handle is not sys.stdout:
+            self.handle.close()
 
 
 async def classify_csv(
-    input_path: Path,
-    output_path: Path,
+    input_path: Path | None,
+    output_path: Path | None,
     errors_path: Path,
     client_factory: Callable[[], AsyncTicketClassifierClient],
     *,
     id_column: str = "ticket_id",
-    subject_column: str = "subject",
-    description_column: str = "description",
+    text_columns: tuple[str, ...] = ("subject", "description"),
     batch_size: int = 16,
     concurrency: int = 4,
     max_consecutive_failures: int = 3,
     show_progress: bool = True,
 ) -> BatchSummary:
-    """Classify every not-yet-done row of ``input_path``; append to ``output_path``, failures to ``errors_path``."""
+    """Classify every not-yet-done row of ``input_path`` (None: standard input); append to ``output_path``
+    (None: standard output, no resume), failures to ``errors_path``."""
     if batch_size < 1 or concurrency < 1 or max_consecutive_failures < 1:
         raise TicketClassifierError("--batch-size, --concurrency and --max-consecutive-failures must be at least 1")
     started = time.monotonic()
-    source = read_input(input_path, id_column, subject_column, description_column)
-    finished = resume_point(output_path, source.rows)
+    source = read_input(input_path, id_column, list(text_columns))
+    header = output_columns(source.header)
+    finished = resume_point(output_path, source, id_column) if output_path is not None else set()
     summary = BatchSummary(rows=len(source.rows) + len(source.malformed), skipped=len(finished))
     pending = [row for row in source.rows if row.ticket_id not in finished]
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    output = OrderedWriter(output_path, OUTPUT_COLUMNS, append=True)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+    output = OrderedWriter(output_path, header, append=True)
     errors = OrderedWriter(errors_path, ERROR_COLUMNS, append=False)
     progress = tqdm(total=summary.rows, initial=summary.skipped, unit="ticket", disable=not show_progress)
     try:
@@ -204,8 +227,8 @@ async def classify_csv(
         output.close()
         errors.close()
     summary.seconds = time.monotonic() - started
-    if summary.stopped is None and summary.skipped:
-        _restore_input_order(output_path, source.rows)
+    if output_path is not None and summary.stopped is None and summary.skipped:
+        _restore_input_order(output_path, source, id_column)
     return summary
 
 
@@ -299,14 +322,20 @@ class _Run:
             self.summary.stopped = f"{self.consecutive_failures} batches in a row could not be served ({reason})"
 
 
-def _restore_input_order(output: Path, rows: list[InputRow]) -> None:
-    """Rewrite a finished output in input order (a resumed run appended its rows after the earlier ones)."""
-    order = {row.ticket_id: position for position, row in enumerate(rows)}
+def _restore_input_order(output: Path, source: InputFile, id_column: str) -> None:
+    """Rewrite a finished output in input order, with this input's line numbers (a resumed run appended its
+    rows after the earlier ones, which may come from another copy of the same tickets)."""
+    by_id = {row.ticket_id: (position, row) for position, row in enumerate(source.rows)}
     with output.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)
         records = list(reader)
-    ordered = sorted(records, key=lambda record: order.get(record[0], len(order)))
+    line = header.index("input_line")
+    keyed = []
+    for record in records:
+        position, row = by_id[_record_id(record, header, source.header, id_column)]
+        keyed.append((position, [*record[:line], str(row.row), *record[line + 1 :]]))
+    ordered = [record for _, record in sorted(keyed, key=lambda item: item[0])]
     if ordered == records:
         return
     temporary = output.with_name(output.name + ".tmp")
@@ -317,3 +346,10 @@ def _restore_input_order(output: Path, rows: list[InputRow]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, output)
+
+
+def _record_id(record: list[str], header: list[str], input_header: list[str], id_column: str) -> str:
+    """The ticket id of an output record: its id column, else ``row-<input line>``."""
+    if id_column in input_header:
+        return record[header.index(id_column)]
+    return f"row-{record[header.index('input_line')]}"

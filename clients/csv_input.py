@@ -23,12 +23,14 @@ from ticket_classifier.errors import TicketClassifierError
 
 @dataclass
 class InputRow:
-    """One ticket of the input file; ``row`` is the line number where its record starts."""
+    """One ticket of the input file: ``row`` is the line number where its record starts, ``fields`` all its
+    cells (carried through to the output); with one text column, ``subject`` is empty."""
 
     ticket_id: str
     row: int
     subject: str
     description: str
+    fields: list[str]
 
     @property
     def text_sha256(self) -> str:
@@ -47,35 +49,42 @@ class MalformedRecord:
 
 @dataclass
 class InputFile:
-    """What :func:`read_input` found."""
+    """What :func:`read_input` found: the header, the rows, the malformed records."""
 
+    header: list[str]
     rows: list[InputRow]
     malformed: list[MalformedRecord]
 
 
-def read_input(path: Path, id_column: str, subject_column: str, description_column: str) -> InputFile:
-    """Every readable ticket of ``path`` and every malformed record; duplicate ids are an error."""
+def read_input(path: Path | None, id_column: str, text_columns: list[str]) -> InputFile:
+    """Every readable ticket of ``path`` (None: standard input) and every malformed record.
+
+    ``text_columns`` is one text column or the subject and description columns. Duplicate ids are an error.
+    """
+    name = "standard input" if path is None else str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = sys.stdin.buffer.read() if path is None else path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise TicketClassifierError(f"input file not found: {path}") from None
     except UnicodeDecodeError as exc:
         raise TicketClassifierError(
-            f"{path} is not valid UTF-8 (byte offset {exc.start}): save it as UTF-8 (with or without BOM)"
+            f"{name} is not valid UTF-8 (byte offset {exc.start}): save it as UTF-8 (with or without BOM)"
         ) from None
     records = _records(text)
     try:
         _, header = next(records)
     except StopIteration:
-        raise TicketClassifierError(f"{path} is empty: it needs a header row") from None
+        raise TicketClassifierError(f"{name} is empty: it needs a header row") from None
     if isinstance(header, MalformedRecord):
-        raise TicketClassifierError(f"{path}: the header row cannot be read ({header.reason})")
-    missing = [name for name in (subject_column, description_column) if name not in header]
+        raise TicketClassifierError(f"{name}: the header row cannot be read ({header.reason})")
+    missing = [column for column in text_columns if column not in header]
     if missing:
         raise TicketClassifierError(
-            f"{path} lacks column(s) {', '.join(missing)} (columns found: {', '.join(header) or 'none'})"
+            f"{name} lacks column(s) {', '.join(missing)} (columns found: {', '.join(header) or 'none'}); "
+            "name the text columns with --text-columns"
         )
-    positions = {name: header.index(name) for name in (subject_column, description_column)}
+    positions = [header.index(column) for column in text_columns]
     id_position = header.index(id_column) if id_column in header else None
     rows, malformed = [], []
     for line, record in records:
@@ -86,18 +95,20 @@ def read_input(path: Path, id_column: str, subject_column: str, description_colu
                 malformed.append(MalformedRecord(line, f"has {len(record)} fields where the header has {len(header)}"))
         else:
             ticket_id = record[id_position].strip() if id_position is not None else ""
+            texts = [record[position] for position in positions]
             rows.append(
                 InputRow(
                     ticket_id=ticket_id or f"row-{line}",
                     row=line,
-                    subject=record[positions[subject_column]],
-                    description=record[positions[description_column]],
+                    subject=texts[0] if len(texts) == 2 else "",
+                    description=texts[-1],
+                    fields=record,
                 )
             )
     duplicates = [ticket_id for ticket_id, count in Counter(row.ticket_id for row in rows).items() if count > 1]
     if duplicates:
-        raise TicketClassifierError(f"{path}: ticket id {duplicates[0]!r} appears more than once in column {id_column}")
-    return InputFile(rows, malformed)
+        raise TicketClassifierError(f"{name}: ticket id {duplicates[0]!r} appears more than once in column {id_column}")
+    return InputFile(header, rows, malformed)
 
 
 def _records(text: str) -> Iterator[tuple[int, "list[str] | MalformedRecord"]]:

@@ -13,6 +13,7 @@ class Prediction:
     requires_review: bool
     review_reasons: list[str]
     model_version: str
+    review_policy: str = "server"  # who decided requires_review: the served model, or a client-side override
     scores: dict[str, float] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
@@ -25,5 +26,6 @@ class Prediction:
             ],
             "requires_review": self.requires_review,
             "review_reasons": list(self.review_reasons),
+            "review_policy": self.review_policy,
             "model_version": self.model_version,
         }

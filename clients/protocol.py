@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ticket_classifier.clients.prediction import Prediction
-from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.clients.review import REASON_SEPARATOR, ReviewPolicy
 from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
 from ticket_classifier.text import (
     MAX_FIELD_BYTES_PARAMETER,
@@ -24,7 +24,7 @@ from ticket_classifier.text import (
 
 MODEL_NAME = "ticket_classifier"
 PROTOCOLS = ("grpc", "http")
-REQUESTED_OUTPUTS = ("CATEGORY", "RANKED_LABELS", "RANKED_SCORES", "MODEL_VERSION")
+REQUESTED_OUTPUTS = ("CATEGORY", "RANKED_LABELS", "RANKED_SCORES", "REQUIRES_REVIEW", "REVIEW_REASONS", "MODEL_VERSION")
 UNAVAILABLE_GRPC_CODES = ("StatusCode.UNAVAILABLE",)
 UNAVAILABLE_HTTP_STATUS = ("503",)
 TIMEOUT_GRPC_CODES = ("StatusCode.DEADLINE_EXCEEDED",)
@@ -129,7 +129,13 @@ class ClientSettings:
 
 
 class ClientCore:
-    """What the sync and async clients have in common: settings, the review check, error messages."""
+    """What the sync and async clients have in common: settings, the review decision, error messages.
+
+    The served model decides whether a ticket needs review, with the policy stored with its
+    version; predictions carry that decision (``review_policy == "server"``). A
+    ``review_policy`` given here is an explicit override: the client decides again with it, and
+    the predictions say so (``review_policy == "client"``).
+    """
 
     def __init__(
         self,
@@ -148,7 +154,7 @@ class ClientCore:
         self.protocol = protocol
         self.url = url or ClientSettings().url(protocol)
         self.model_name = model_name
-        self.review_policy = review_policy or ReviewPolicy()
+        self.review_policy = review_policy
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.tls = tls or TlsOptions()
@@ -169,11 +175,11 @@ class ClientCore:
         )
 
     def _predictions(self, results) -> list[Prediction]:
-        """Typed predictions of one or more inference results; the review policy is checked against the labels once."""
+        """Typed predictions of one or more inference results; an override policy is checked against the labels once."""
         predictions = [
             prediction for result in results for prediction in parse_predictions(result, self.review_policy, self.top_k)
         ]
-        if predictions and not self._policy_checked:
+        if predictions and self.review_policy is not None and not self._policy_checked:
             try:
                 self.review_policy.check_labels(list(predictions[0].scores))
             except ValueError as exc:
@@ -282,27 +288,35 @@ def requested_outputs(triton) -> list:
     return [triton.InferRequestedOutput(name) for name in REQUESTED_OUTPUTS]
 
 
-def parse_predictions(result, policy: ReviewPolicy, top_k: int) -> list[Prediction]:
-    """Typed predictions (with the review decision) from an inference result."""
+def parse_predictions(result, override: ReviewPolicy | None, top_k: int) -> list[Prediction]:
+    """Typed predictions from an inference result: the server's review decision, or ``override``'s."""
     categories = _strings(result.as_numpy("CATEGORY"))
     labels = _strings(result.as_numpy("RANKED_LABELS"))
     scores = result.as_numpy("RANKED_SCORES").astype(float)
     versions = _strings(result.as_numpy("MODEL_VERSION"))
+    flags = result.as_numpy("REQUIRES_REVIEW").reshape(-1).tolist()
+    reasons = [row[0] for row in _strings(result.as_numpy("REVIEW_REASONS"))]
     predictions = []
-    for category, row_labels, row_scores, version in zip(categories, labels, scores, versions):
+    for category, row_labels, row_scores, version, flag, reason in zip(
+        categories, labels, scores, versions, flags, reasons
+    ):
         score_map = dict(zip(row_labels, row_scores.tolist()))
-        try:
-            requires_review, reasons = policy.decide(score_map)
-        except ValueError as exc:
-            raise TicketClassifierError(f"cannot apply the review policy: {exc}") from None
+        if override is None:
+            requires_review, review_reasons = bool(flag), reason.split(REASON_SEPARATOR) if reason else []
+        else:
+            try:
+                requires_review, review_reasons = override.decide(score_map)
+            except ValueError as exc:
+                raise TicketClassifierError(f"cannot apply the review policy: {exc}") from None
         predictions.append(
             Prediction(
                 category=category[0],
                 confidence=score_map[category[0]],
                 top_k=list(zip(row_labels[:top_k], row_scores[:top_k].tolist())),
                 requires_review=requires_review,
-                review_reasons=reasons,
+                review_reasons=review_reasons,
                 model_version=version[0],
+                review_policy="server" if override is None else "client",
                 scores=score_map,
             )
         )

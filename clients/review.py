@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 
 RULES = ("confidence", "margin", "tie", "critical")
+# How the served model joins a ticket's review reasons into its one REVIEW_REASONS string.
+REASON_SEPARATOR = "; "
 
 
 @dataclass
@@ -30,7 +32,7 @@ class ReviewPolicy:
     confidence_threshold: float = 0.6
     category_thresholds: dict[str, float] = field(default_factory=dict)
     critical_categories: dict[str, float] = field(default_factory=dict)
-    margin_threshold: float = 0.0
+    margin_threshold: float = 0.1
 
     def __post_init__(self) -> None:
         values = {"confidence_threshold": self.confidence_threshold, "margin_threshold": self.margin_threshold}
@@ -42,11 +44,17 @@ class ReviewPolicy:
 
     def check_labels(self, labels: list[str]) -> None:
         """Fail, naming them, when the policy mentions categories the model does not have."""
-        unknown = sorted((set(self.category_thresholds) | set(self.critical_categories)) - set(labels))
+        unknown = {
+            key: sorted(set(getattr(self, key)) - set(labels))
+            for key in ("critical_categories", "category_thresholds")
+            if set(getattr(self, key)) - set(labels)
+        }
         if unknown:
+            named = "; ".join(f"review.{key}: {', '.join(names)}" for key, names in unknown.items())
             raise ValueError(
-                f"the review policy names categories the model does not know: {', '.join(unknown)} "
-                f"(model categories: {', '.join(labels)})"
+                f"the review policy names categories the model does not know ({named}); the model's "
+                f"categories are: {', '.join(labels)}. Fix those keys of the review section, or give "
+                "another policy with --review-policy FILE"
             )
 
     def decide(self, scores: dict[str, float]) -> tuple[bool, list[str]]:

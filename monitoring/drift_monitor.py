@@ -26,7 +26,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from ticket_classifier.build.layout import active_version, model_info
 from ticket_classifier.build.model_configs import ENSEMBLE, POSTPROCESS
-from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, read_drift_reference
+from ticket_classifier.drift_reference import (
+    DRIFT_REFERENCE_FILENAME,
+    DRIFT_REFERENCE_MIN_EXAMPLES,
+    read_drift_reference,
+)
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.http_endpoint import Endpoint
 from ticket_classifier.monitoring.counters import CounterHistory, parse_product_counters
@@ -142,6 +146,13 @@ class DriftMonitor:
         self.history = CounterHistory(max_age_s=self.history.max_age_s)
         self.metrics.reference_examples.labels(model_version=model_version or "any").set(self.reference["examples"])
         log.info("drift reference %s (model version %s)", path, model_version or "any")
+        if self.reference["examples"] < DRIFT_REFERENCE_MIN_EXAMPLES:
+            log.warning(
+                "the drift reference summarises only %d predictions (fewer than %d): PSI of in-distribution "
+                "traffic will be noisy",
+                self.reference["examples"],
+                DRIFT_REFERENCE_MIN_EXAMPLES,
+            )
 
     def step(self, now: float | None = None) -> dict:
         """Scrape once, update every gauge; returns the PSI values. Triton errors are reported, not raised."""

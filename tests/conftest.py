@@ -121,14 +121,23 @@ def demo_csv(tmp_path_factory) -> Path:
 
 def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
     """A training config that runs in seconds (also offered as the ``make_training_config`` fixture)."""
-    from ticket_classifier.training.config import DataConfig, ModelConfig, OptimizationConfig, TrainingConfig
+    from ticket_classifier.training.config import (
+        DataConfig,
+        EvaluationConfig,
+        ModelConfig,
+        OptimizationConfig,
+        TrainingConfig,
+    )
 
+    # No TF-IDF baseline: a tiny random encoder is far below it, and the quality gate of
+    # build-repository would refuse it (tests/build/test_gates.py exercises the gate itself).
     return TrainingConfig(
-        data=DataConfig(path=str(data)),
+        data=DataConfig(path=str(data), timestamp_field="created_at"),
         model=ModelConfig(encoder=str(encoder), max_length=64, length_buckets=[16, 32]),
         optimization=OptimizationConfig(
             epochs=4, batch_size=16, learning_rate=5e-3, loss="cross_entropy", class_weights="none", seed=3
         ),
+        evaluation=EvaluationConfig(baseline=False),
         output_dir=str(output_dir),
     )
 

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from ticket_classifier import __version__
 from ticket_classifier.errors import TicketClassifierError
 
-DEFAULT_PRODUCTION_CONFIG = "configs/production.yaml"
+PRODUCTION_CONFIG_HELP = (
+    "production YAML (default: configs/production.yaml of this folder if there is one, else the same built-in defaults)"
+)
 EXTRA_FOR_MODULE = {
     "torch": "train",
     "transformers": "train",
@@ -41,24 +43,45 @@ def _demo_data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from ticket_classifier.training.config import training_config
     from ticket_classifier.training.evaluation import summary_table
-    from ticket_classifier.training.pipeline import train_from_config_file
+    from ticket_classifier.training.pipeline import train
 
     if args.max_steps is not None and args.max_steps < 1:
         raise TicketClassifierError("--max-steps must be at least 1")
-    result = train_from_config_file(
+    config = training_config(
         args.config,
         data=args.data,
+        text_columns=_columns(args.text_columns, "--text-columns"),
+        label_column=args.label_column,
+        timestamp_column=args.timestamp_column,
         output_dir=args.output_dir,
-        resume=args.resume,
-        max_steps=args.max_steps,
-        wandb=args.wandb,
+        min_examples_per_label=args.min_examples_per_label,
+        drop_rare_labels=args.drop_rare_labels or None,
+        encoder=args.encoder,
+        epochs=args.epochs,
+        encoding=args.encoding,
+        review_policy=args.review_policy,
     )
+    result = train(config, resume=args.resume, max_steps=args.max_steps, wandb=args.wandb)
     if not result.completed:
-        print(f"paused after step {result.metrics['global_step']}; continue with the same command and --resume")
+        print(
+            f"paused after step {result.metrics['global_step']}: {result.checkpoint_dir} is not a finished checkpoint "
+            "yet (it cannot be evaluated, exported or served); run the same command with --resume to finish it"
+        )
         return
     print(summary_table(result.evaluation))
     print(f"checkpoint written to {result.checkpoint_dir}; report {result.checkpoint_dir / 'report' / 'report.md'}")
+
+
+def _columns(value: str | None, flag: str) -> list[str] | None:
+    """A comma-separated list of column names (None when the flag was not given)."""
+    if value is None:
+        return None
+    columns = [part.strip() for part in value.split(",") if part.strip()]
+    if not columns:
+        raise TicketClassifierError(f"{flag} needs at least one column name")
+    return columns
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -66,7 +89,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from ticket_classifier.training.pipeline import evaluate_checkpoint
 
     summary = evaluate_checkpoint(
-        args.checkpoint, data=args.data, output_dir=args.output_dir, review_threshold=args.review_threshold
+        args.checkpoint, data=args.data, output_dir=args.output_dir, review_policy=args.review_policy
     )
     print(summary_table(summary))
 
@@ -99,16 +122,28 @@ def _apply_flags(section: object, args: argparse.Namespace, names: tuple[str, ..
 
 def _build_repository(args: argparse.Namespace) -> None:
     from ticket_classifier.build.repository import build_repository
-    from ticket_classifier.production import load_production_config
+    from ticket_classifier.production import load_review_policy, production_config
 
-    production = load_production_config(args.config)
+    production, source = production_config(args.config)
     options = production.repository
     _apply_flags(options, args, ("device", "classifier_backend", "max_batch_size", "precision"))
     options.__post_init__()
+    if args.review_policy:
+        policy, policy_source = load_review_policy(args.review_policy), args.review_policy
+    else:
+        policy, policy_source = production.review, f"the review section of {source}"
     built = build_repository(
-        args.checkpoint, args.onnx_dir, args.output, options, version=args.version, review_policy=production.review
+        args.checkpoint,
+        args.onnx_dir,
+        args.output,
+        options,
+        version=args.version,
+        review_policy=policy,
+        review_policy_source=policy_source,
+        allow_below_baseline=args.allow_below_baseline,
     )
-    print(f"model repository {built.path}: version {built.version} ({built.model_version})")
+    print(f"model repository {built.path}: version {built.version} ({built.model_version}); settings: {source}")
+    print(f"model card: {built.model_card}")
 
 
 def _rollout(args: argparse.Namespace) -> None:
@@ -168,9 +203,9 @@ def _drift_monitor(args: argparse.Namespace) -> None:
     import threading
 
     from ticket_classifier.monitoring.drift_monitor import DriftMonitor
-    from ticket_classifier.production import load_production_config
+    from ticket_classifier.production import production_config
 
-    config = load_production_config(args.config).monitoring
+    config = production_config(args.config)[0].monitoring
     _apply_flags(
         config, args, ("port", "bind_address", "triton_url", "triton_metrics_url", "model_repository", "reference")
     )
@@ -193,10 +228,10 @@ def _drift_monitor(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from ticket_classifier.production import load_production_config
+    from ticket_classifier.production import production_config
     from ticket_classifier.supervisor import serve_forever
 
-    config = load_production_config(args.config).server
+    config = production_config(args.config)[0].server
     _apply_flags(
         config, args, ("http_port", "grpc_port", "metrics_port", "health_port", "bind_address", "http_bind_address")
     )
@@ -213,7 +248,9 @@ def _classify(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from ticket_classifier.demo import run_demo
 
-    run_demo(rows=args.rows, config=args.config, production_config=args.production_config)
+    run_demo(
+        rows=args.rows, config=args.config, production_config=args.production_config, review_policy=args.review_policy
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,10 +270,38 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--drifted", action="store_true", help="shifted category mix and vocabulary")
     command.set_defaults(handler=_demo_data)
 
-    command = commands.add_parser("train", help="fine-tune the encoder on labelled tickets")
-    command.add_argument("--config", default="configs/demo.yaml", help="training YAML (default configs/demo.yaml)")
-    command.add_argument("--data", help="data file, overriding data.path of the config")
-    command.add_argument("--output-dir", help="checkpoint folder, overriding output_dir of the config")
+    command = commands.add_parser(
+        "train",
+        help="fine-tune the encoder on labelled tickets",
+        description="Fine-tune on a CSV or Parquet file. Flags alone are enough; a --config YAML is optional "
+        "(its relative paths are relative to it), and flags override it.",
+    )
+    command.add_argument("--config", help="training YAML (optional; see configs/demo.yaml)")
+    command.add_argument("--data", help="CSV (UTF-8, with or without BOM) or Parquet file of labelled tickets")
+    command.add_argument(
+        "--text-columns",
+        help="one or two text columns, comma-separated, joined in this order (default subject,description)",
+    )
+    command.add_argument("--label-column", help="the label column (default category)")
+    command.add_argument(
+        "--timestamp-column",
+        help="split by time on this column (train on older); 'none' for a stratified split (default)",
+    )
+    command.add_argument("--output-dir", help="checkpoint folder (default artifacts/checkpoint)")
+    command.add_argument(
+        "--min-examples-per-label", type=int, help="labels with fewer examples are an error, or dropped (default 10)"
+    )
+    command.add_argument(
+        "--drop-rare-labels", action="store_true", help="drop (and count) the rows of labels under the minimum"
+    )
+    command.add_argument("--encoder", help="minilm (bundled, default), a local model folder or a hub id")
+    command.add_argument("--epochs", type=int, help="passes over the training split (default 3)")
+    command.add_argument("--encoding", help="the CSV's encoding when it is not UTF-8 (for example cp1252)")
+    command.add_argument(
+        "--review-policy",
+        help="YAML with a review section (as configs/production.yaml) for the report's review numbers; "
+        "give the same file to build-repository (default: production.yaml's defaults)",
+    )
     command.add_argument("--resume", action="store_true", help="continue an interrupted run in the output folder")
     command.add_argument("--max-steps", type=int, help="train at most this many steps now, then pause (see --resume)")
     command.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
@@ -246,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
     command.add_argument("--data", help="labelled file to evaluate on (default: the checkpoint's own test split)")
     command.add_argument("--output-dir", help="report folder (default <checkpoint>/evaluation)")
-    command.add_argument("--review-threshold", type=float, help="confidence below which tickets go to review")
+    command.add_argument(
+        "--review-policy", help="YAML with a review section for the review numbers (default: the one training used)"
+    )
     command.set_defaults(handler=_evaluate)
 
     command = commands.add_parser("export", help="export FP32/FP16/INT8 ONNX behind parity gates against PyTorch")
@@ -267,7 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--onnx-dir", default="artifacts/onnx", help="folder written by 'export'")
     command.add_argument("--precision", choices=["fp32", "fp16", "int8"], help="which exported model to serve")
     command.add_argument("--output", default="model_repository", help="repository folder")
-    command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML")
+    command.add_argument("--config", help=PRODUCTION_CONFIG_HELP)
+    command.add_argument(
+        "--review-policy",
+        help="YAML with the review policy to serve (a review section, as in configs/production.yaml); "
+        "default: the review section of --config",
+    )
+    command.add_argument(
+        "--allow-below-baseline",
+        action="store_true",
+        help="serve a model whose test macro-F1 is below its TF-IDF baseline or repository.min_macro_f1",
+    )
     command.add_argument("--version", type=int, help="model version number (default: next free)")
     command.add_argument("--device", choices=["cpu", "gpu"], help="instance-group kind of the classifier")
     command.add_argument(
@@ -306,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.set_defaults(handler=_benchmark_serving)
 
     command = commands.add_parser("drift-monitor", help="the PSI drift sidecar: scrape Triton, expose metrics")
-    command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML (monitoring section)")
+    command.add_argument("--config", help=PRODUCTION_CONFIG_HELP)
     command.add_argument("--port", type=int, help="port of the sidecar's /metrics and /healthz (default 8003)")
     command.add_argument("--bind-address", help="address of that port (default: monitoring.bind_address, 127.0.0.1)")
     command.add_argument(
@@ -323,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("serve", help="run tritonserver on the repository in the foreground")
     command.add_argument("--model-repository", default="model_repository", help="repository folder")
-    command.add_argument("--config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML")
+    command.add_argument("--config", help=PRODUCTION_CONFIG_HELP)
     command.add_argument("--http-port", type=int, help="Triton's HTTP port (default: server.http_port, 8000)")
     command.add_argument("--grpc-port", type=int, help="Triton's gRPC port (default: server.grpc_port, 8001)")
     command.add_argument("--metrics-port", type=int, help="Triton's metrics port (default: server.metrics_port, 8002)")
@@ -353,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("demo", help="end to end on the demo data: train, export, serve, classify")
     command.add_argument("--rows", type=int, default=3000, help="demo tickets to generate (default 3000)")
     command.add_argument("--config", default="configs/demo.yaml", help="training YAML")
-    command.add_argument("--production-config", default=DEFAULT_PRODUCTION_CONFIG, help="production YAML")
+    command.add_argument("--production-config", default="configs/production.yaml", help="production YAML")
+    command.add_argument(
+        "--review-policy", default="configs/demo_review_policy.yaml", help="review policy served (and reported)"
+    )
     command.set_defaults(handler=_demo)
     return parser
 

@@ -42,6 +42,13 @@ def load_config(cls: type[T], path: "str | os.PathLike[str]") -> T:
     return config_from_mapping(cls, read_yaml_mapping(path), source=str(path))
 
 
+def load_section(cls: type[T], path: "str | os.PathLike[str]", section: str) -> T:
+    """The dataclass ``cls`` from the ``section`` mapping of a YAML file, or from the whole file when it
+    has no such key (a file holding only that section)."""
+    data = read_yaml_mapping(path)
+    return config_from_mapping(cls, data.get(section, data), source=str(path), prefix=f"{section}.")
+
+
 def config_from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config", prefix: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; nested dataclasses are built from nested mappings.
 

@@ -5,6 +5,7 @@ Generates the demo CSV, trains, exports ONNX, builds ``model_repository/``, star
 table and stops the server.
 """
 
+import json
 import logging
 import shutil
 import time
@@ -23,22 +24,28 @@ ARTIFACTS = Path("artifacts/demo")
 REPOSITORY = Path("model_repository")
 
 
-def run_demo(*, rows: int, config: str, production_config: str) -> None:
+def run_demo(*, rows: int, config: str, production_config: str, review_policy: str) -> None:
     """Run every stage of the demo in order, timing each."""
     from ticket_classifier.build.onnx_export import export_variants, parity_table
     from ticket_classifier.build.repository import build_repository
-    from ticket_classifier.production import load_production_config
+    from ticket_classifier.production import load_production_config, load_review_policy
+    from ticket_classifier.training.config import training_config
     from ticket_classifier.training.demo_data import write_demo_csv
-    from ticket_classifier.training.pipeline import train_from_config_file
+    from ticket_classifier.training.pipeline import train
 
     production = load_production_config(production_config)
+    policy = load_review_policy(review_policy)
     timings = {}
     started = time.monotonic()
     _stage("1/5 demo data", timings, lambda: write_demo_csv(DATA_PATH, rows))
     result = _stage(
         "2/5 training (bundled all-MiniLM-L6-v2)",
         timings,
-        lambda: train_from_config_file(config, data=str(DATA_PATH), output_dir=str(ARTIFACTS / "checkpoint")),
+        lambda: train(
+            training_config(
+                config, data=str(DATA_PATH), output_dir=str(ARTIFACTS / "checkpoint"), review_policy=review_policy
+            )
+        ),
     )
     onnx_dir = ARTIFACTS / "onnx"
     report = _stage(
@@ -52,7 +59,15 @@ def run_demo(*, rows: int, config: str, production_config: str) -> None:
         "4/5 model repository",
         timings,
         lambda: build_repository(
-            result.checkpoint_dir, onnx_dir, REPOSITORY, production.repository, review_policy=production.review
+            result.checkpoint_dir,
+            onnx_dir,
+            REPOSITORY,
+            production.repository,
+            review_policy=policy,
+            review_policy_source=review_policy,
+            # Template-made demo tickets suit a keyword model: the fine-tuned encoder lands within a point
+            # or two of its TF-IDF baseline, either side. The demo shows the path; the model card records it.
+            allow_below_baseline=True,
         ),
     )
     predictions = _stage("5/5 serve and classify", timings, lambda: _serve_and_classify(production))
@@ -61,7 +76,10 @@ def run_demo(*, rows: int, config: str, production_config: str) -> None:
     print()
     test = result.metrics["test"]
     print(f"test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}")
-    print(f"served model version {built.model_version}")
+    print(f"served model version {built.model_version}; model card {built.model_card}")
+    gate = json.loads(built.model_card.with_suffix(".json").read_text())["quality_gate"]
+    if not gate["passed"]:
+        print(f"note: quality gate overridden for the demo: {'; '.join(gate['shortfalls'])}")
     print(
         "stage timings: " + ", ".join(f"{name.split(' ', 1)[1]} {seconds:.0f} s" for name, seconds in timings.items())
     )
@@ -93,7 +111,7 @@ def _serve_and_classify(production) -> list[tuple]:
     with TritonServer(REPOSITORY, production.server) as server:
         log.info("tritonserver ready (HTTP %s, gRPC %s)", server.http_url, server.grpc_url)
         for protocol, url in (("grpc", server.grpc_url), ("http", server.http_url)):
-            with TicketClassifierClient(url, protocol=protocol, review_policy=production.review) as client:
+            with TicketClassifierClient(url, protocol=protocol) as client:
                 predictions = client.classify_batch(list(SAMPLE_TICKETS))
             rows.extend(
                 (protocol, subject, prediction) for (subject, _), prediction in zip(SAMPLE_TICKETS, predictions)

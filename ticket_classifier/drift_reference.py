@@ -5,7 +5,7 @@ builder into the model repository, where the drift sidecar reads it. Format (ver
 
     {
       "format_version": 1,
-      "source": "validation split of <data file>",
+      "source": "validation and test splits of <data file>",
       "examples": 300,
       "labels": ["Access", ...],                     # model output order
       "category_shares": {"Access": 0.21, ...},      # share of predicted (top-1) categories
@@ -26,6 +26,9 @@ from ticket_classifier.errors import TicketClassifierError
 DRIFT_REFERENCE_FILENAME = "drift_reference.json"
 FORMAT_VERSION = 1
 CONFIDENCE_BINS = 10
+# Below this many predictions the reference itself is noisy enough to make in-distribution
+# traffic look drifted: training warns in its report, the sidecar in its log.
+DRIFT_REFERENCE_MIN_EXAMPLES = 1000
 
 
 def drift_reference(probabilities: np.ndarray, labels: list[str], source: str) -> dict:

@@ -40,3 +40,42 @@ def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, b
     filled = table["counts"] > 0
     gaps = np.abs(table["confidence"][filled] - table["accuracy"][filled])
     return float((table["counts"][filled] * gaps).sum() / table["counts"].sum())
+
+
+# A fitted temperature outside this range says more about the validation split (tiny, or a
+# model that learnt nothing) than about calibration: it is not applied.
+SANE_TEMPERATURES = (0.1, 10.0)
+
+
+def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean NLL of ``targets`` under softmax(logits / temperature)."""
+    logits_t = torch.as_tensor(logits, dtype=torch.float64) / temperature
+    return float(torch.nn.functional.cross_entropy(logits_t, torch.as_tensor(targets, dtype=torch.long)))
+
+
+def choose_temperature(logits: np.ndarray, targets: np.ndarray) -> dict:
+    """Fit the temperature on validation logits and keep it only if it lowers the validation NLL and is sane.
+
+    Returns ``temperature`` (what is applied: the fitted value, or 1.0), ``fitted``, ``kept``,
+    ``reason`` and the validation NLL before and after.
+    """
+    fitted = fit_temperature(logits, targets)
+    before = negative_log_likelihood(logits, targets)
+    after = negative_log_likelihood(logits, targets, fitted)
+    low, high = SANE_TEMPERATURES
+    if not low <= fitted <= high:
+        reason = f"fitted temperature {fitted:.3g} is outside [{low}, {high}]: not applied (T = 1)"
+    elif after >= before:
+        reason = (
+            f"fitted temperature {fitted:.3g} does not lower the validation NLL ({before:.4f}): not applied (T = 1)"
+        )
+    else:
+        reason = f"temperature {fitted:.3g} lowers the validation NLL from {before:.4f} to {after:.4f}"
+    kept = reason.startswith("temperature")
+    return {
+        "temperature": fitted if kept else 1.0,
+        "fitted": fitted,
+        "kept": kept,
+        "reason": reason,
+        "validation_nll": {"before": before, "after": after if kept else before},
+    }

@@ -1,23 +1,35 @@
-"""Training configuration: dataclasses loaded strictly from YAML (see ``configs/``)."""
+"""Training configuration: dataclasses loaded strictly from YAML (see ``configs/``), or built from flags.
 
+Relative paths in a config file (``data.path``, ``data.test_path``, ``output_dir``, and a local
+``model.encoder`` folder) are relative to the file's own folder, so a config works from any
+working directory.
+"""
+
+import dataclasses
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from ticket_classifier.config import load_config
+from ticket_classifier.config import config_from_mapping, load_config
+from ticket_classifier.errors import TicketClassifierError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class DataConfig:
     """Where the labelled tickets are, which columns hold what, and how they are split."""
 
-    path: str = "data/demo/tickets.csv"
+    path: str | None = None
     text_fields: list[str] = field(default_factory=lambda: ["subject", "description"])
     label_field: str = "category"
-    timestamp_field: str | None = "created_at"
+    timestamp_field: str | None = None
     test_path: str | None = None
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     min_examples_per_label: int = 10
+    drop_rare_labels: bool = False
     encoding: str = "utf-8"
     encoding_errors: Literal["strict", "replace"] = "strict"
 
@@ -27,8 +39,8 @@ class DataConfig:
         for name in ("validation_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 0.5:
                 raise ValueError(f"data.{name} must be between 0 and 0.5, got {getattr(self, name)}")
-        if self.min_examples_per_label < 1:
-            raise ValueError("data.min_examples_per_label must be at least 1")
+        if self.min_examples_per_label < 3:
+            raise ValueError("data.min_examples_per_label must be at least 3 (one example for each split)")
 
 
 @dataclass
@@ -82,13 +94,14 @@ class OptimizationConfig:
 class EvaluationConfig:
     """What the evaluation report looks at."""
 
-    critical_categories: list[str] = field(default_factory=list)
-    review_threshold: float = 0.6
+    critical_categories: list[str] = field(default_factory=list)  # default: the review policy's critical ones
+    review_policy: str | None = None  # YAML with a review section (as production.yaml); default: the built-in policy
+    review_threshold: float | None = None  # deprecated: a policy of this confidence threshold alone
     calibration_bins: int = 15
     baseline: bool = True
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.review_threshold <= 1.0:
+        if self.review_threshold is not None and not 0.0 <= self.review_threshold <= 1.0:
             raise ValueError("evaluation.review_threshold must lie in [0, 1]")
         if self.calibration_bins < 2:
             raise ValueError("evaluation.calibration_bins must be at least 2")
@@ -106,5 +119,60 @@ class TrainingConfig:
 
 
 def load_training_config(path: str) -> TrainingConfig:
-    """Read a training YAML file; unknown keys and wrong types are errors."""
-    return load_config(TrainingConfig, path)
+    """Read a training YAML file; unknown keys and wrong types are errors; relative paths are the file's."""
+    config = load_config(TrainingConfig, path)
+    folder = Path(path).resolve().parent
+    config.data.path = _beside(folder, config.data.path)
+    config.data.test_path = _beside(folder, config.data.test_path)
+    config.output_dir = _beside(folder, config.output_dir)
+    config.evaluation.review_policy = _beside(folder, config.evaluation.review_policy)
+    local_encoder = folder / config.model.encoder
+    if not Path(config.model.encoder).is_absolute() and local_encoder.is_dir():
+        config.model.encoder = str(local_encoder)
+    return config
+
+
+def _beside(folder: Path, value: str | None) -> str | None:
+    """``value`` made absolute against ``folder`` when it is a relative path."""
+    if value is None or Path(value).is_absolute():
+        return value
+    return str((folder / value).resolve())
+
+
+def training_config(config_path: str | None = None, **overrides) -> TrainingConfig:
+    """The training configuration: the file at ``config_path`` (or the defaults), with command-line overrides.
+
+    ``overrides`` (None means "not given"): ``data``, ``text_columns``, ``label_column``,
+    ``timestamp_column`` ("none" for a stratified split), ``output_dir``, ``min_examples_per_label``,
+    ``drop_rare_labels``, ``encoder``, ``epochs``, ``encoding``, ``review_policy``. Values are checked as in a file.
+    """
+    config = load_training_config(config_path) if config_path else TrainingConfig()
+    data = {
+        "path": overrides.get("data"),
+        "text_fields": overrides.get("text_columns"),
+        "label_field": overrides.get("label_column"),
+        "min_examples_per_label": overrides.get("min_examples_per_label"),
+        "drop_rare_labels": overrides.get("drop_rare_labels"),
+        "encoding": overrides.get("encoding"),
+    }
+    if overrides.get("timestamp_column") is not None:
+        data["timestamp_field"] = (
+            None if overrides["timestamp_column"].lower() == "none" else overrides["timestamp_column"]
+        )
+    sections = {
+        "data": {key: value for key, value in data.items() if value is not None},
+        "model": {key: value for key, value in {"encoder": overrides.get("encoder")}.items() if value is not None},
+        "optimization": {key: value for key, value in {"epochs": overrides.get("epochs")}.items() if value is not None},
+        "evaluation": {"review_policy": overrides["review_policy"]} if overrides.get("review_policy") else {},
+    }
+    merged = dataclasses.asdict(config)
+    for section, values in sections.items():
+        merged[section].update(values)
+    if overrides.get("output_dir"):
+        merged["output_dir"] = overrides["output_dir"]
+    config = config_from_mapping(TrainingConfig, merged, source="command line")
+    if config.evaluation.review_threshold is not None:
+        log.warning("evaluation.review_threshold is deprecated: give evaluation.review_policy (a review section)")
+    if not config.data.path:
+        raise TicketClassifierError("no training data: give --data FILE (CSV or Parquet), or a --config with data.path")
+    return config

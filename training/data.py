@@ -7,6 +7,7 @@ from the later split and counted, so test never leaks into train. Every count en
 :class:`DataReport` that training logs and stores.
 """
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class DataReport:
     rows_read: int = 0
     dropped_empty_text: int = 0
     dropped_empty_label: int = 0
+    dropped_rare_labels: dict[str, int] = field(default_factory=dict)
     rows_with_replaced_bytes: int = 0
     split: str = ""
     duplicates_removed: dict[str, int] = field(default_factory=dict)
@@ -72,6 +74,8 @@ class DataReport:
             self.dropped_empty_text,
             self.dropped_empty_label,
         )
+        if self.dropped_rare_labels:
+            log.warning("data: dropped the rows of rare labels: %s", self.dropped_rare_labels)
         if self.rows_with_replaced_bytes:
             log.warning("data: %d rows had undecodable bytes, replaced by U+FFFD", self.rows_with_replaced_bytes)
         log.info("data: %s split: %s", self.split, ", ".join(f"{k} {v}" for k, v in self.rows.items()))
@@ -112,7 +116,10 @@ def read_table(path: "str | Path", columns: list[str], *, encoding: str = "utf-8
 
 
 def _read_csv(path: Path, encoding: str, errors: str) -> pd.DataFrame:
-    """A CSV file as a frame of strings; undecodable bytes are an error naming the line."""
+    """A CSV file as a frame of strings (a UTF-8 byte-order mark is dropped); undecodable bytes are an error
+    naming the line."""
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, encoding_errors=errors)
     except UnicodeDecodeError:
@@ -130,9 +137,10 @@ def _describe_undecodable(path: Path, encoding: str) -> str:
         raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        name = "UTF-8" if encoding == "utf-8-sig" else encoding
         return (
-            f"{path}: line {line} is not valid {encoding} (byte 0x{raw[exc.start]:02x}); "
-            "re-export the file or set data.encoding / data.encoding_errors: replace"
+            f"{path}: line {line} is not valid {name} (byte 0x{raw[exc.start]:02x}); save the file as UTF-8, "
+            "or give its encoding (--encoding cp1252, data.encoding), or data.encoding_errors: replace"
         )
     return f"{path} is not valid {encoding}"
 
@@ -190,23 +198,36 @@ def _timestamps(frame: pd.DataFrame, config: DataConfig, path: str) -> list | No
     return list(parsed)
 
 
-def check_label_counts(data: LabeledTexts, minimum: int, path: str) -> None:
-    """Fail, naming them, when labels have fewer than ``minimum`` examples."""
+def check_label_counts(data: LabeledTexts, config: DataConfig, report: "DataReport") -> LabeledTexts:
+    """Labels with fewer than ``min_examples_per_label`` examples: an error naming them and the options, or
+    (with ``drop_rare_labels``) their rows dropped and counted."""
+    minimum = config.min_examples_per_label
     counts = label_counts(data.labels)
     rare = {label: count for label, count in counts.items() if count < minimum}
-    if rare:
-        listed = ", ".join(f"{label} ({count})" for label, count in sorted(rare.items(), key=lambda item: item[1]))
+    if not rare:
+        return data
+    listed = ", ".join(
+        f"{label} ({count})" for label, count in sorted(rare.items(), key=lambda item: (item[1], item[0]))
+    )
+    if not config.drop_rare_labels:
         raise TicketClassifierError(
-            f"{path}: labels with fewer than {minimum} examples: {listed}; "
-            "merge or drop them, or lower data.min_examples_per_label"
+            f"{config.path}: {len(rare)} label(s) with fewer than {minimum} examples: {listed}; "
+            f"merge them, drop their rows with --drop-rare-labels (data.drop_rare_labels: true), "
+            "or lower --min-examples-per-label (at least 3)"
         )
+    report.dropped_rare_labels = rare
+    keep = [i for i, label in enumerate(data.labels) if label not in rare]
+    if not keep:
+        raise TicketClassifierError(f"{config.path}: every label has fewer than {minimum} examples")
+    return data.subset(keep)
 
 
 def prepare_splits(config: DataConfig, seed: int) -> DatasetSplits:
     """Read, check and split the data as ``config`` says; log and return every count."""
     report = DataReport()
     data = load_labeled_texts(config.path, config, report)
-    check_label_counts(data, config.min_examples_per_label, config.path)
+    data = check_label_counts(data, config, report)
+    _check_room_for_every_label(data, config)
     if config.test_path:
         test = load_labeled_texts(config.test_path, config, report)
         train, validation = _split_two(data, config.validation_fraction, seed, report, config.path)
@@ -224,6 +245,21 @@ def prepare_splits(config: DataConfig, seed: int) -> DatasetSplits:
             raise TicketClassifierError(f"{config.path}: the {name} split is empty; the file has too few rows")
     report.log()
     return DatasetSplits(train, validation, test, labels, report)
+
+
+def _check_room_for_every_label(data: LabeledTexts, config: DataConfig) -> None:
+    """A stratified split needs each held-out split to hold at least one example of every label."""
+    if data.timestamps is not None:
+        return
+    labels = len(set(data.labels))
+    fractions = [config.validation_fraction] + ([] if config.test_path else [config.test_fraction])
+    for fraction in fractions:
+        if int(len(data) * fraction) < labels:
+            raise TicketClassifierError(
+                f"{config.path}: {len(data)} rows and {labels} labels: a held-out split of {fraction:.0%} "
+                f"({int(len(data) * fraction)} rows) cannot hold one example of every label; use more data, "
+                "raise data.validation_fraction / data.test_fraction, or drop rare labels (--drop-rare-labels)"
+            )
 
 
 def _split_three(data: LabeledTexts, config: DataConfig, seed: int, report: DataReport):
@@ -290,3 +326,28 @@ def label_counts(labels: list[str]) -> dict[str, int]:
     return {
         str(value): int(count) for value, count in sorted(zip(values, counts), key=lambda item: (-item[1], item[0]))
     }
+
+
+def data_provenance(config: DataConfig, splits: DatasetSplits) -> dict:
+    """Where a model's data came from: files with their SHA-256, columns, rows, splits and date range."""
+    files = [config.path] + ([config.test_path] if config.test_path else [])
+    stamps = [stamp for split in (splits.train, splits.validation, splits.test) for stamp in split.timestamps or []]
+    return {
+        "files": [{"path": str(Path(path).resolve()), "sha256": _sha256(Path(path))} for path in files],
+        "text_columns": list(config.text_fields),
+        "label_column": config.label_field,
+        "timestamp_column": config.timestamp_field,
+        "rows_read": splits.report.rows_read,
+        "split": splits.report.split,
+        "rows": dict(splits.report.rows),
+        "date_range": [min(stamps).isoformat(), max(stamps).isoformat()] if stamps else None,
+    }
+
+
+def _sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.config import load_section
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.training import report
 from ticket_classifier.training.calibration import expected_calibration_error
@@ -54,16 +56,38 @@ def targets_for(labels_of_rows: list[str], labels: list[str], source: str) -> np
     return np.array([index[label] for label in labels_of_rows])
 
 
+def review_policy_for(config: EvaluationConfig) -> ReviewPolicy:
+    """The review policy the report applies: ``evaluation.review_policy``'s file, else the built-in policy
+    (the defaults of ``configs/production.yaml``); a deprecated ``review_threshold`` alone sets its threshold."""
+    if config.review_policy:
+        return load_section(ReviewPolicy, config.review_policy, "review")
+    if config.review_threshold is not None:
+        return ReviewPolicy(confidence_threshold=config.review_threshold)
+    return ReviewPolicy()
+
+
+def checked_review_policy(config: EvaluationConfig, labels: list[str]) -> ReviewPolicy:
+    """:func:`review_policy_for`, refused (naming them) when it names categories ``labels`` lack."""
+    policy = review_policy_for(config)
+    try:
+        policy.check_labels(labels)
+    except ValueError as exc:
+        raise TicketClassifierError(f"{config.review_policy or 'the built-in review policy'}: {exc}") from None
+    return policy
+
+
 def write_evaluation(
     inputs: EvaluationInputs,
     config: EvaluationConfig,
+    policy: ReviewPolicy,
     output_dir: "str | Path",
     *,
     baseline: dict | None = None,
     extra_ece: dict | None = None,
     notes: list[str] | None = None,
 ) -> dict:
-    """Compute every metric, write plots, errors CSV, ``evaluation.json`` and ``report.md``."""
+    """Compute every metric (review numbers under ``policy``), write plots, errors CSV, ``evaluation.json``
+    and ``report.md``."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     uncalibrated = softmax(inputs.logits)
@@ -72,8 +96,8 @@ def write_evaluation(
         calibrated,
         inputs.targets,
         inputs.labels,
-        critical_categories=config.critical_categories,
-        review_threshold=config.review_threshold,
+        critical_categories=config.critical_categories or sorted(policy.critical_categories),
+        review_policy=policy,
         calibration_bins=config.calibration_bins,
     )
     curve = coverage_curve(calibrated, inputs.targets)
@@ -86,7 +110,7 @@ def write_evaluation(
     report.plot_reliability(
         uncalibrated, calibrated, inputs.targets, config.calibration_bins, output_dir / "reliability.png"
     )
-    report.plot_coverage(curve, config.review_threshold, output_dir / "coverage.png")
+    report.plot_coverage(curve, policy.confidence_threshold, output_dir / "coverage.png")
     errors = report.write_confident_errors(
         output_dir / "confident_errors.csv", inputs.texts, calibrated, inputs.targets, inputs.labels
     )
@@ -120,7 +144,7 @@ def summary_table(summary: dict) -> str:
     lines += [f"{name:<34} {accuracy:>9.4f} {macro_f1:>9.4f} {ece:>7.4f}" for name, accuracy, macro_f1, ece in rows]
     review = test["review"]
     lines.append(
-        f"review threshold {review['threshold']:.2f}: {review['coverage']:.1%} routed automatically "
-        f"at accuracy {review['accuracy']:.4f}"
+        f"under the review policy: {review['coverage']:.1%} routed automatically at accuracy "
+        f"{review['accuracy']:.4f}; {review['to_review']} of {test['examples']} to review"
     )
     return "\n".join(lines)

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.review_outcome import review_outcome
 from ticket_classifier.training.calibration import expected_calibration_error
 
 
@@ -56,10 +57,11 @@ def evaluate_predictions(
     labels: list[str],
     *,
     critical_categories: list[str],
-    review_threshold: float,
+    review_policy,
     calibration_bins: int,
 ) -> dict:
-    """Every metric of the evaluation report for calibrated ``probabilities``."""
+    """Every metric of the evaluation report for calibrated ``probabilities``; ``review_policy`` is the
+    :class:`~ticket_classifier.clients.review.ReviewPolicy` the served model applies."""
     unknown = sorted(set(critical_categories) - set(labels))
     if unknown:
         raise TicketClassifierError(f"critical categories unknown to the model: {', '.join(unknown)}")
@@ -71,6 +73,6 @@ def evaluate_predictions(
         "per_class": per_class,
         "critical_recall": {label: per_class[label]["recall"] for label in critical_categories},
         "ece": expected_calibration_error(probabilities, targets, calibration_bins),
-        "review": coverage_accuracy(probabilities, targets, review_threshold),
+        "review": review_outcome(probabilities, targets, labels, review_policy),
         "confusion_matrix": confusion_matrix(targets, predictions, labels=list(range(len(labels)))).tolist(),
     }

@@ -1,5 +1,6 @@
 """``ticket-classifier train`` and ``evaluate``: data -> fine-tuning -> calibration -> checkpoint -> report."""
 
+import json
 import logging
 import resource
 import time
@@ -7,20 +8,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from ticket_classifier.drift_reference import DRIFT_REFERENCE_MIN_EXAMPLES, drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels
 from ticket_classifier.training.baseline import tfidf_svm_baseline
-from ticket_classifier.training.calibration import expected_calibration_error, fit_temperature
+from ticket_classifier.training.calibration import choose_temperature, expected_calibration_error
 from ticket_classifier.training.checkpoint import (
+    METRICS_FILENAME,
     check_checkpoint,
     load_checkpoint,
     load_config_snapshot,
+    read_review_policy,
+    read_split,
     save_checkpoint,
 )
-from ticket_classifier.training.config import TrainingConfig, load_training_config
-from ticket_classifier.training.data import DataReport, load_labeled_texts, prepare_splits
+from ticket_classifier.training.config import TrainingConfig
+from ticket_classifier.training.data import DataReport, data_provenance, load_labeled_texts, prepare_splits
 from ticket_classifier.training.encoder import load_classifier, load_ticket_tokenizer
-from ticket_classifier.training.evaluation import EvaluationInputs, targets_for, write_evaluation
+from ticket_classifier.training.evaluation import (
+    EvaluationInputs,
+    checked_review_policy,
+    targets_for,
+    write_evaluation,
+)
 from ticket_classifier.training.freezing import freeze
 from ticket_classifier.training.inference import predict_logits, softmax
 from ticket_classifier.training.losses import make_loss
@@ -88,6 +100,7 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
     wandb_run = _start_wandb(config) if wandb else None
     set_seed(optimization.seed)  # before the new classification head is initialised
     splits = prepare_splits(config.data, optimization.seed)
+    policy = checked_review_policy(config.evaluation, splits.labels)  # fail before training, not after
     model = load_classifier(config.model.encoder, splits.labels)
     tokenizer = load_ticket_tokenizer(
         config.model.encoder, model, max_length=config.model.max_length, length_buckets=config.model.length_buckets
@@ -105,19 +118,28 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
 
     validation_logits = predict_logits(model, tokenizer, splits.validation.texts)
     validation_targets = targets_for(splits.validation.labels, splits.labels, "validation split")
-    temperature = fit_temperature(validation_logits, validation_targets)
+    calibration = choose_temperature(validation_logits, validation_targets)
+    temperature = calibration["temperature"]
     bins = config.evaluation.calibration_bins
     validation_ece = {
         "before": expected_calibration_error(softmax(validation_logits), validation_targets, bins),
         "after": expected_calibration_error(softmax(validation_logits, temperature), validation_targets, bins),
     }
-    log.info("temperature %.4f; validation ECE %.4f -> %.4f", temperature, *validation_ece.values())
-    from ticket_classifier.drift_reference import drift_reference
-
-    reference = drift_reference(
-        softmax(validation_logits, temperature), splits.labels, f"validation split of {config.data.path}"
-    )
+    log.info("%s; validation ECE %.4f -> %.4f", calibration["reason"], *validation_ece.values())
     test_logits = predict_logits(model, tokenizer, splits.test.texts)
+    reference = drift_reference(
+        softmax(np.concatenate([validation_logits, test_logits]), temperature),
+        splits.labels,
+        f"validation and test splits of {config.data.path}",
+    )
+    notes = [f"- Data: {splits.report.split}; {_counts_sentence(splits.report.as_dict())}"]
+    notes.append(f"- Calibration: {calibration['reason']}.")
+    if reference["examples"] < DRIFT_REFERENCE_MIN_EXAMPLES:
+        notes.append(
+            f"- Warning: the drift reference summarises only {reference['examples']} predictions (fewer than "
+            f"{DRIFT_REFERENCE_MIN_EXAMPLES}): expect noisy PSI for in-distribution traffic."
+        )
+        log.warning("drift reference from only %d predictions", reference["examples"])
     baseline = (
         tfidf_svm_baseline(splits.train, splits.test, splits.labels, seed=optimization.seed)
         if config.evaluation.baseline
@@ -137,21 +159,25 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
             targets=targets_for(splits.test.labels, splits.labels, "test split"),
         ),
         config.evaluation,
+        policy,
         directory / REPORT_DIRNAME,
         baseline=baseline,
         extra_ece={"validation": validation_ece},
-        notes=[f"- Data: {splits.report.split}; {_counts_sentence(splits.report.as_dict())}"],
+        notes=notes,
     )
     metrics = {
         "labels": splits.labels,
+        "encoder": config.model.encoder,
         "data": splits.report.as_dict(),
         "history": state.history,
         "best_epoch": state.best_epoch,
         "stopped_early": state.stopped_early,
+        "provenance": data_provenance(config.data, splits),
         "temperature": temperature,
+        "calibration": calibration,
         "validation_ece": validation_ece,
         "test": {key: evaluation["test"][key] for key in ("accuracy", "macro_f1", "weighted_f1", "ece")},
-        "baseline": None if baseline is None else {key: baseline[key] for key in ("accuracy", "macro_f1")},
+        "baseline": baseline,
         "training_seconds": round(time.monotonic() - started, 1),
         "peak_memory_mb": round(peak_memory_mb(), 1),
     }
@@ -164,6 +190,8 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
         config=config,
         metrics=metrics,
         drift_reference=reference,
+        splits={"validation": splits.validation, "test": splits.test},
+        review_policy=policy,
     )
     if trainer.wandb_run is not None:
         trainer.wandb_run.summary.update(metrics["test"])
@@ -191,50 +219,32 @@ def _start_wandb(config: TrainingConfig):
     return wandb.init(project="ticket-classifier", config=asdict(config))
 
 
-def train_from_config_file(
-    path: str,
-    *,
-    data: str | None = None,
-    output_dir: str | None = None,
-    resume: bool = False,
-    max_steps: int | None = None,
-    wandb: bool = False,
-    show_progress: bool = True,
-) -> TrainingResult:
-    """Load the YAML config at ``path``, apply command-line overrides and train."""
-    config = load_training_config(path)
-    if data:
-        config.data.path = data
-    if output_dir:
-        config.output_dir = output_dir
-    return train(config, resume=resume, max_steps=max_steps, wandb=wandb, show_progress=show_progress)
-
-
 def evaluate_checkpoint(
-    checkpoint_dir: str, *, data: str | None = None, output_dir: str | None = None, review_threshold=None
+    checkpoint_dir: str, *, data: str | None = None, output_dir: str | None = None, review_policy: str | None = None
 ) -> dict:
-    """Evaluate a checkpoint on its own test split, or on every row of another labelled file."""
+    """Evaluate a checkpoint on its own stored test split, or on every row of another labelled file.
+
+    The review numbers use ``review_policy`` (a YAML file) or else the policy the checkpoint's report used.
+    """
     check_checkpoint(checkpoint_dir)
     config = load_config_snapshot(checkpoint_dir)
     labels = read_labels(checkpoint_dir)
-    if review_threshold is not None:
-        config.evaluation.review_threshold = review_threshold
+    if review_policy:
+        config.evaluation.review_policy = review_policy
+        policy = checked_review_policy(config.evaluation, labels)
+    else:
+        policy = read_review_policy(checkpoint_dir)
     baseline = None
     if data is None:
-        splits = prepare_splits(config.data, config.optimization.seed)
-        if splits.labels != labels:
-            raise TicketClassifierError(
-                f"the labels of {config.data.path} ({', '.join(splits.labels)}) differ from the checkpoint's "
-                f"({', '.join(labels)})"
-            )
-        evaluated, split = splits.test, "test"
-        if config.evaluation.baseline:
-            baseline = tfidf_svm_baseline(splits.train, splits.test, splits.labels, seed=config.optimization.seed)
+        texts, rows_labels = read_split(checkpoint_dir, "test")
+        split, source = "test", "the checkpoint's stored test split"
+        baseline = json.loads((Path(checkpoint_dir) / METRICS_FILENAME).read_text()).get("baseline")
     else:
-        evaluated, split = load_labeled_texts(data, config.data, DataReport()), f"all rows of {Path(data).name}"
-    targets = targets_for(evaluated.labels, labels, data or "test split")
+        evaluated = load_labeled_texts(data, config.data, DataReport())
+        texts, rows_labels, split, source = evaluated.texts, evaluated.labels, f"all rows of {Path(data).name}", data
+    targets = targets_for(rows_labels, labels, source)
     checkpoint = load_checkpoint(checkpoint_dir)
-    logits = predict_logits(checkpoint.model, checkpoint.tokenizer, evaluated.texts)
+    logits = predict_logits(checkpoint.model, checkpoint.tokenizer, texts)
     return write_evaluation(
         EvaluationInputs(
             title=f"{Path(data or config.data.path).name} ({config.model.encoder})",
@@ -243,11 +253,12 @@ def evaluate_checkpoint(
             split=split,
             labels=labels,
             temperature=checkpoint.temperature,
-            texts=evaluated.texts,
+            texts=texts,
             logits=logits,
             targets=targets,
         ),
         config.evaluation,
+        policy,
         Path(output_dir) if output_dir else checkpoint.directory / "evaluation",
         baseline=baseline,
     )

@@ -19,29 +19,57 @@ def _pyplot():
     return plt
 
 
+# Above this many classes a full matrix is unreadable: the plot shows the classes with the most
+# test examples, and the report lists the most confused pairs of all classes.
+MATRIX_CLASSES = 20
+
+
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path) -> Path:
-    """Row-normalised confusion matrix with counts."""
+    """Row-normalised confusion matrix with counts; for many classes, of the ``MATRIX_CLASSES`` largest."""
     plt = _pyplot()
     counts = np.array(matrix, dtype=float)
+    shown = np.argsort(-counts.sum(axis=1), kind="stable")[:MATRIX_CLASSES]
+    shown.sort()
+    counts = counts[np.ix_(shown, shown)]
+    names = [labels[i] for i in shown]
     normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(5.0, 0.6 * len(labels) + 2)
+    size = max(5.0, 0.5 * len(names) + 2.5)
     figure, axes = plt.subplots(figsize=(size, size * 0.85))
     image = axes.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axes.set_yticks(range(len(names)), names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    if len(labels) <= 20:
-        for row in range(len(labels)):
-            for column in range(len(labels)):
-                colour = "white" if normalised[row, column] > 0.5 else "black"
-                axes.text(column, row, int(counts[row, column]), ha="center", va="center", color=colour, fontsize=8)
+    for row in range(len(names)):
+        for column in range(len(names)):
+            colour = "white" if normalised[row, column] > 0.5 else "black"
+            axes.text(column, row, int(counts[row, column]), ha="center", va="center", color=colour, fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of the true class")
-    axes.set_title("Confusion matrix (test)")
+    title = "Confusion matrix (test)"
+    if len(labels) > MATRIX_CLASSES:
+        title += f": the {MATRIX_CLASSES} largest of {len(labels)} classes"
+    axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def most_confused_pairs(matrix: list[list[int]], labels: list[str], count: int = 15) -> list[dict]:
+    """The off-diagonal cells with the most tickets: true class, predicted class, tickets, share of the true class."""
+    counts = np.array(matrix)
+    totals = np.maximum(counts.sum(axis=1), 1)
+    cells = [
+        (int(counts[row, column]), row, column)
+        for row in range(len(labels))
+        for column in range(len(labels))
+        if row != column and counts[row, column] > 0
+    ]
+    cells.sort(key=lambda cell: (-cell[0], cell[1], cell[2]))
+    return [
+        {"true": labels[row], "predicted": labels[column], "tickets": tickets, "share": tickets / totals[row]}
+        for tickets, row, column in cells[:count]
+    ]
 
 
 def plot_reliability(uncalibrated: np.ndarray, calibrated: np.ndarray, targets: np.ndarray, bins: int, path: Path):
@@ -111,6 +139,18 @@ def _number(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
+def _policy_sentence(policy: dict) -> str:
+    """A review policy in words."""
+    parts = [f"confidence below {policy['confidence_threshold']:.2f}", f"margin below {policy['margin_threshold']:.2f}"]
+    if policy["category_thresholds"]:
+        parts.append(
+            "category thresholds " + ", ".join(f"{k} {v:.2f}" for k, v in policy["category_thresholds"].items())
+        )
+    if policy["critical_categories"]:
+        parts.append("critical " + ", ".join(f"{k} from {v:.2f}" for k, v in policy["critical_categories"].items()))
+    return "; ".join(parts)
+
+
 def write_markdown_report(path: Path, summary: dict) -> Path:
     """One Markdown page with every number and plot of the evaluation."""
     test, baseline, calibration = summary["test"], summary.get("baseline"), summary["calibration"]
@@ -150,11 +190,12 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
         "",
         "![reliability diagram](reliability.png)",
         "",
-        "## Review threshold",
+        "## Review",
         "",
-        f"At confidence threshold {review['threshold']:.2f}, {review['coverage']:.1%} of tickets are routed "
-        f"automatically ({review['routed']} of {test['examples']}) with accuracy {_number(review['accuracy'])}; "
-        f"{review['to_review']} go to review.",
+        f"Under the review policy the server applies ({_policy_sentence(review['policy'])}), "
+        f"{review['coverage']:.1%} of tickets are routed automatically ({review['routed']} of {test['examples']}) "
+        f"with accuracy {_number(review['accuracy'])}; {review['to_review']} go to review "
+        f"(rules that fired: {', '.join(f'{rule} {count}' for rule, count in review['by_rule'].items()) or 'none'}).",
         "",
         "![coverage curve](coverage.png)",
         "",
@@ -172,12 +213,18 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
     if test["critical_recall"]:
         lines += ["", "## Critical categories", "", "| category | recall |", "| --- | --- |"]
         lines += [f"| {label} | {_number(recall)} |" for label, recall in test["critical_recall"].items()]
+    pairs = most_confused_pairs(test["confusion_matrix"], summary["labels"])
+    lines += ["", "## Errors", "", "![confusion matrix](confusion_matrix.png)", ""]
+    if pairs:
+        lines += [
+            "Most confused pairs:",
+            "",
+            "| true | predicted as | tickets | share of true |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [f"| {p['true']} | {p['predicted']} | {p['tickets']} | {p['share']:.1%} |" for p in pairs]
+        lines.append("")
     lines += [
-        "",
-        "## Errors",
-        "",
-        "![confusion matrix](confusion_matrix.png)",
-        "",
         f"The {summary['confident_errors']} most confident errors are in [confident_errors.csv](confident_errors.csv).",
         "",
     ]

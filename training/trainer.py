@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.training.checkpoint import PAUSED_STATE_DIRNAME
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
 from ticket_classifier.training.inference import predict_logits
@@ -27,7 +28,7 @@ from ticket_classifier.training.metrics import summary_from_logits
 
 log = logging.getLogger(__name__)
 
-STATE_DIRNAME = "training_state"
+STATE_DIRNAME = PAUSED_STATE_DIRNAME
 STATE_FILENAME = "state.pt"
 BEST_WEIGHTS_FILENAME = "best.safetensors"
 METRICS_LOG_FILENAME = "metrics.jsonl"

@@ -1,4 +1,7 @@
-"""Triton model: probabilities -> category, confidence, top-k, ranking, review flag and model version.
+"""Triton model: probabilities -> category, confidence, top-k, ranking, review decision and model version.
+
+The review policy stored with the model version decides here, once, for every client:
+``REQUIRES_REVIEW`` and ``REVIEW_REASONS`` (the reasons joined by ``REASON_SEPARATOR``).
 
 Also exports the product's own Prometheus metrics on Triton's metrics endpoint (Python-backend
 custom metrics), so that every client, in any language, is monitored:
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from ticket_metrics import CONFIDENCE, HEALTH_PROBE_PARAMETER, PREDICTIONS, REVIEW, confidence_bin_names
-from ticket_review import RULES, ReviewPolicy
+from ticket_review import REASON_SEPARATOR, RULES, ReviewPolicy
 
 
 class TritonPythonModel:
@@ -89,6 +92,10 @@ class TritonPythonModel:
             "RANKED_LABELS": ranked_labels,
             "RANKED_SCORES": ranked_scores,
             "REQUIRES_REVIEW": np.array([[bool(found)] for found in findings]),
+            "REVIEW_REASONS": np.array(
+                [[REASON_SEPARATOR.join(message for _, message in found).encode("utf-8")] for found in findings],
+                dtype=object,
+            ),
             "MODEL_VERSION": np.full((len(probabilities), 1), self.model_version, dtype=object),
         }
         counted = np.concatenate(

@@ -91,7 +91,7 @@ def test_native_onnxruntime_variant_has_no_python_model(tiny_model, tmp_path):
 
 
 def test_missing_precision_is_named(tiny_model, tmp_path):
-    with pytest.raises(TicketClassifierError, match=r"ONNX model not found: .*model.int8.onnx"):
+    with pytest.raises(TicketClassifierError, match=r"int8 was not exported to .*; run 'ticket-classifier export"):
         build_repository(
             tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", RepositoryOptions(precision="int8")
         )
@@ -99,7 +99,7 @@ def test_missing_precision_is_named(tiny_model, tmp_path):
 
 
 def test_missing_onnx_folder(tiny_model, tmp_path):
-    with pytest.raises(TicketClassifierError, match="ONNX model not found"):
+    with pytest.raises(TicketClassifierError, match="build_report.json is missing: export the checkpoint"):
         build_repository(tiny_model.checkpoint, tmp_path / "absent", tmp_path / "repo")
 
 

@@ -70,7 +70,10 @@ def test_empty_scores_are_an_error():
 
 def test_policy_naming_unknown_categories_is_rejected():
     policy = ReviewPolicy(category_thresholds={"Databse": 0.7}, critical_categories={"Security": 0.1})
-    with pytest.raises(ValueError, match="does not know: Databse"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not know \(review.category_thresholds: Databse\); the model's categories are: Database, Security",
+    ):
         policy.check_labels(["Database", "Security"])
     policy.check_labels(["Databse", "Security"])
 

@@ -83,7 +83,7 @@ def test_build_repository_with_missing_onnx(tiny_model, tmp_path, capsys):
         "--output",
         str(tmp_path / "repo"),
     )
-    assert_one_line_error(code, error, "ONNX model not found", "model.fp32.onnx")
+    assert_one_line_error(code, error, "build_report.json is missing", "ticket-classifier export")
     assert not (tmp_path / "repo").exists()
 
 

@@ -7,7 +7,7 @@ import pytest
 from ticket_classifier.config import load_config
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.production import ProductionConfig, load_production_config
-from ticket_classifier.training.config import TrainingConfig, load_training_config
+from ticket_classifier.training.config import TrainingConfig, load_training_config, training_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -74,3 +74,50 @@ def test_top_level_list(tmp_path):
 
 def test_empty_file_gives_defaults(tmp_path):
     assert load_config(ProductionConfig, write(tmp_path, "")) == ProductionConfig()
+
+
+def test_production_yaml_is_the_built_in_defaults():
+    # A command run where there is no configs/production.yaml behaves exactly as one run here.
+    assert load_production_config(CONFIGS / "production.yaml") == ProductionConfig()
+
+
+def test_relative_paths_in_a_training_config_are_the_file_s(tmp_path, monkeypatch):
+    folder = tmp_path / "project" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "policy.yaml").write_text("review: {}\n")
+    path = folder / "mine.yaml"
+    path.write_text(
+        "data:\n  path: ../data/t.csv\n  test_path: /abs/test.csv\nevaluation:\n  review_policy: policy.yaml\n"
+        "output_dir: ../out\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config = load_training_config(path)
+    assert config.data.path == str(tmp_path / "project" / "data" / "t.csv")
+    assert config.data.test_path == "/abs/test.csv"
+    assert config.output_dir == str(tmp_path / "project" / "out")
+    assert config.evaluation.review_policy == str(folder / "policy.yaml")
+
+
+def test_flags_alone_make_a_training_config_and_override_a_file(tmp_path):
+    config = training_config(
+        None, data="t.csv", text_columns=["Document"], label_column="Queue", timestamp_column="none", epochs=1
+    )
+    assert (config.data.path, config.data.text_fields, config.data.label_field) == ("t.csv", ["Document"], "Queue")
+    assert config.data.timestamp_field is None and config.optimization.epochs == 1
+    file = write(tmp_path, "data:\n  path: a.csv\n  timestamp_field: created_at\noptimization:\n  epochs: 5\n")
+    config = training_config(str(file), epochs=2, min_examples_per_label=4, drop_rare_labels=True)
+    assert config.optimization.epochs == 2 and config.data.timestamp_field == "created_at"
+    assert config.data.min_examples_per_label == 4 and config.data.drop_rare_labels
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({}, "no training data: give --data FILE"),
+        ({"data": "t.csv", "epochs": 0}, "optimization.epochs and optimization.batch_size must be at least 1"),
+        ({"data": "t.csv", "min_examples_per_label": 2}, "min_examples_per_label must be at least 3"),
+    ],
+)
+def test_bad_flags_are_named(overrides, message):
+    with pytest.raises(TicketClassifierError, match=message):
+        training_config(None, **overrides)

@@ -1,13 +1,17 @@
 """``ticket-classifier classify --input --output``: every row accounted for, reruns skip done rows."""
 
 import csv
+import io
+import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from ticket_classifier.cli import main
-from ticket_classifier.clients.batch import OUTPUT_COLUMNS
+from ticket_classifier.clients.batch import PREDICTION_COLUMNS
 from ticket_classifier.server import ServerConfig, TritonServer
 
 pytestmark = pytest.mark.integration
@@ -43,7 +47,7 @@ def test_file_is_classified_in_order_with_errors_summary_and_a_failing_exit(tiny
     assert classify(tiny_server, *arguments) == 1
     captured = capsys.readouterr()
     predictions = read_rows(output)
-    assert list(predictions[0]) == list(OUTPUT_COLUMNS)
+    assert list(predictions[0]) == ["ticket_id", "subject", "description", *PREDICTION_COLUMNS]
     assert [row["ticket_id"] for row in predictions] == [f"T{i}" for i in range(40)]
     errors = read_rows(tmp_path / "predictions.errors.csv")
     assert [(row["ticket_id"], row["row"], row["reason"]) for row in errors] == [
@@ -71,7 +75,7 @@ def test_rows_without_an_id_column_use_row_numbers(tiny_server, tmp_path):
     source = write_csv(tmp_path / "noid.csv", [("VPN", "down"), ("Mail", "bounced")], header=("subject", "description"))
     output = tmp_path / "out.csv"
     assert classify(tiny_server, "--input", str(source), "--output", str(output), "--protocol", "grpc") == 0
-    assert [row["ticket_id"] for row in read_rows(output)] == ["row-2", "row-3"]
+    assert [(row["subject"], row["input_line"]) for row in read_rows(output)] == [("VPN", "2"), ("Mail", "3")]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,7 @@ def test_output_of_another_shape_is_not_appended_to(tiny_server, tickets_csv, tm
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
     assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(other)) == 1
-    assert "not a predictions file" in capsys.readouterr().err
+    assert "not a predictions file of this input" in capsys.readouterr().err
     assert other.read_text() == "a,b\n1,2\n"
 
 
@@ -157,7 +161,7 @@ def test_a_torn_last_line_is_cut_and_its_row_done_again(tiny_server, tickets_csv
     assert classify(tiny_server, "--input", str(tickets_csv), "--output", str(output)) == 1
     rows = read_rows(output)
     assert [row["ticket_id"] for row in rows] == [f"T{i}" for i in range(40)]
-    assert all(row["text_sha256"] and row["category"] for row in rows)
+    assert all(row["text_sha256"] and row["predicted_category"] for row in rows)
 
 
 @pytest.mark.reliability
@@ -232,3 +236,40 @@ def test_a_server_that_disappears_stops_the_run_which_resumes_later(tiny_model, 
     finally:
         server.stop()
     assert [row["ticket_id"] for row in read_rows(output)] == [f"T{i}" for i in range(1500)]
+
+
+def test_one_text_column_and_every_input_column_carried_through(tiny_server, tmp_path):
+    source = write_csv(
+        tmp_path / "one.csv",
+        [("C-1", "VPN keeps dropping since this morning", "EMEA"), ("C-2", "Printer jammed again", "APAC")],
+        header=("case", "text", "region"),
+    )
+    output = tmp_path / "out.csv"
+    code = classify(tiny_server, "--input", str(source), "--output", str(output), "--text-columns", "text")
+    assert code == 0
+    rows = read_rows(output)
+    assert list(rows[0])[:3] == ["case", "text", "region"]
+    assert [(row["case"], row["region"]) for row in rows] == [("C-1", "EMEA"), ("C-2", "APAC")]
+
+
+def test_an_input_column_named_like_a_prediction_column_is_named(tiny_server, tmp_path, capsys):
+    source = write_csv(tmp_path / "clash.csv", [("a", "b", "x")], header=("subject", "description", "confidence"))
+    assert classify(tiny_server, "--input", str(source), "--output", str(tmp_path / "o.csv")) == 1
+    assert "column(s) named like the prediction's: confidence" in capsys.readouterr().err
+
+
+def test_standard_input_and_output_and_the_address_from_the_environment(tiny_server, tmp_path):
+    csv_text = "ticket_id,subject,description\nA,VPN,down\nB,Printer,jammed\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "ticket_classifier.cli", "classify", "--input", "-", "--output", "-"],
+        input=csv_text,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TICKET_CLASSIFIER_URL": tiny_server.grpc_url},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["ticket_id"] for row in rows] == ["A", "B"] and all(row["predicted_category"] for row in rows)
+    assert "rows: 2" in result.stderr

@@ -58,17 +58,22 @@ def test_async_client_matches_the_sync_client(tiny_server, protocol, many_ticket
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_review_policy_is_applied(tiny_server, protocol):
+def test_a_client_side_policy_is_an_explicit_override_marked_as_such(tiny_server, protocol):
     strict = ReviewPolicy(confidence_threshold=1.0)
-    with TicketClassifierClient(url_for(tiny_server, protocol), protocol=protocol, review_policy=strict) as client:
-        prediction = client.classify("VPN down", "cannot connect")
-    assert prediction.requires_review and "below the" in prediction.review_reasons[0]
+    url = url_for(tiny_server, protocol)
+    with TicketClassifierClient(url, protocol=protocol, review_policy=strict) as client:
+        overridden = client.classify("VPN down", "cannot connect")
+    with TicketClassifierClient(url, protocol=protocol) as client:
+        served = client.classify("VPN down", "cannot connect")
+    assert overridden.requires_review and "below the" in overridden.review_reasons[0]
+    assert overridden.review_policy == "client" and overridden.to_dict()["review_policy"] == "client"
+    assert served.review_policy == "server"
 
 
-def test_policy_naming_an_unknown_category_is_reported(tiny_server):
+def test_an_override_naming_an_unknown_category_is_reported(tiny_server):
     policy = ReviewPolicy(critical_categories={"Fraud": 0.1})
     with TicketClassifierClient(tiny_server.grpc_url, review_policy=policy) as client:
-        with pytest.raises(TicketClassifierError, match="does not know: Fraud"):
+        with pytest.raises(TicketClassifierError, match="review.critical_categories: Fraud"):
             client.classify("VPN down", "cannot connect")
 
 

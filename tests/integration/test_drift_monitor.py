@@ -261,7 +261,7 @@ def test_drift_monitor_command_serves_its_metrics_and_stops_cleanly(served):
         text=True,
     )
     try:
-        first_lines = [process.stdout.readline() for _ in range(2)]
+        first_lines = [process.stdout.readline() for _ in range(4)]
         assert any("drift monitor on 127.0.0.1:" in line for line in first_lines), first_lines
         deadline = time.monotonic() + 30
         text = ""

@@ -76,8 +76,10 @@ def test_prediction_has_the_documented_shape(tiny_server):
         "top_3_predictions",
         "requires_review",
         "review_reasons",
+        "review_policy",
         "model_version",
     }
+    assert result["review_policy"] == "server"
     assert len(result["top_3_predictions"]) == 3
     assert result["top_3_predictions"][0]["category"] == result["category"]
     assert 0.0 < result["confidence"] <= 1.0

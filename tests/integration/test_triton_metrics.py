@@ -1,6 +1,9 @@
 """The product's own metrics on Triton's endpoint, and the server-side review flag."""
 
+import csv
 import re
+import subprocess
+import sys
 import urllib.request
 
 import numpy as np
@@ -25,7 +28,7 @@ def scrape(server) -> str:
 @pytest.fixture
 def fresh_server(tiny_model, tmp_path):
     repository = tmp_path / "repository"
-    policy = ReviewPolicy(confidence_threshold=0.9, critical_categories={"Security": 0.05})
+    policy = ReviewPolicy(confidence_threshold=0.3, margin_threshold=0.0, critical_categories={"Security": 0.1})
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
     config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
     with TritonServer(repository, config) as server:
@@ -35,7 +38,7 @@ def fresh_server(tiny_model, tmp_path):
 def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
     server, _, policy = fresh_server
     tickets = [(t.subject, t.description) for t in generate_tickets(90, seed=4)]
-    with TicketClassifierClient(server.grpc_url, review_policy=policy) as client:
+    with TicketClassifierClient(server.grpc_url) as client:
         predictions = client.classify_batch(tickets)
     text = scrape(server)
     assert metric_total(text, "ticket_classifier_predictions_total") == 90
@@ -49,25 +52,52 @@ def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
     assert re.search(r'ticket_classifier_confidence_total\{bin="0\.9-1\.0"', text)
 
 
-def test_server_side_review_flag_matches_the_client_policy(fresh_server):
+def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_metrics_agree(
+    fresh_server, tmp_path, metric_total
+):
     server, _, policy = fresh_server
     tickets = [(t.subject, t.description) for t in generate_tickets(30, seed=8)]
+    source = tmp_path / "tickets.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [("ticket_id", "subject", "description")] + [(str(i), *t) for i, t in enumerate(tickets)]
+        )
+    expected = [policy.decide(dict(zip(*ranked))) for ranked in _ranked_scores(server, tickets)]
+    before = metric_total(scrape(server), "ticket_classifier_review_total", rule="any")
+    result = subprocess.run(
+        [sys.executable, "-m", "ticket_classifier.cli", "classify", "--url", server.grpc_url, "--input", "tickets.csv",
+         "--output", "out.csv"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["requires_review"] == "true" for row in rows] == [flag for flag, _ in expected]
+    assert [row["review_reasons"] for row in rows] == ["; ".join(reasons) for _, reasons in expected]
+    assert any(flag for flag, _ in expected) and not all(flag for flag, _ in expected)
+    assert any("critical category Security" in row["review_reasons"] for row in rows), "the critical rule occurs"
+    flagged = metric_total(scrape(server), "ticket_classifier_review_total", rule="any") - before
+    assert flagged == sum(row["requires_review"] == "true" for row in rows)
+
+
+def _ranked_scores(server, tickets):
+    """Each ticket's (labels, scores) as the server ranks them."""
     client = grpcclient.InferenceServerClient(server.grpc_url)
     inputs = []
     for name, values in (("SUBJECT", [s for s, _ in tickets]), ("DESCRIPTION", [d for _, d in tickets])):
         tensor = grpcclient.InferInput(name, [len(values), 1], "BYTES")
         tensor.set_data_from_numpy(np.array([[v.encode()] for v in values], dtype=object))
         inputs.append(tensor)
-    served = client.infer("ticket_classifier", inputs).as_numpy("REQUIRES_REVIEW").reshape(-1).tolist()
-    with TicketClassifierClient(server.grpc_url, review_policy=policy) as typed:
-        assert served == [p.requires_review for p in typed.classify_batch(tickets)]
+    result = client.infer("ticket_classifier", inputs)
+    labels = [[value.decode() for value in row] for row in result.as_numpy("RANKED_LABELS")]
+    return list(zip(labels, result.as_numpy("RANKED_SCORES").tolist()))
 
 
 def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server, metric_total):
     server, repository, policy = fresh_server
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
     rollout(repository, 2, server.http_url)
-    with TicketClassifierClient(server.grpc_url, review_policy=policy) as client:
+    with TicketClassifierClient(server.grpc_url) as client:
         version = client.classify("VPN", "down").model_version
     text = scrape(server)
     assert version.startswith("2-")
@@ -77,7 +107,7 @@ def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server,
 def test_policy_naming_unknown_categories_is_rejected_at_build(tiny_model, tmp_path):
     from ticket_classifier.errors import TicketClassifierError
 
-    with pytest.raises(TicketClassifierError, match="does not know: Fraud"):
+    with pytest.raises(TicketClassifierError, match="review.critical_categories: Fraud"):
         build_repository(
             tiny_model.checkpoint,
             tiny_model.onnx.parent,

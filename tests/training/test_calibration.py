@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from ticket_classifier.training.calibration import expected_calibration_error, fit_temperature, reliability_bins
+from ticket_classifier.training.calibration import (
+    choose_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_bins,
+)
 from ticket_classifier.training.inference import softmax
 
 
@@ -45,3 +51,23 @@ def test_reliability_bins_count_every_example():
     logits, targets = overconfident_logits(n=500)
     table = reliability_bins(softmax(logits), targets, bins=15)
     assert table["counts"].sum() == 500 and len(table["edges"]) == 16
+
+
+@pytest.mark.parametrize("scale, expected", [(4.0, 4.0), (0.4, 0.4)], ids=["over-confident", "under-confident"])
+def test_a_fitted_temperature_is_kept_when_it_lowers_the_validation_nll(scale, expected):
+    logits, targets = overconfident_logits(scale=scale)
+    choice = choose_temperature(logits, targets)
+    assert choice["kept"] and choice["temperature"] == pytest.approx(expected, rel=0.15)
+    nll = choice["validation_nll"]
+    assert nll["after"] < nll["before"]
+    assert nll["after"] == pytest.approx(negative_log_likelihood(logits, targets, choice["temperature"]))
+
+
+def test_an_insane_temperature_is_not_applied_and_the_reason_is_given():
+    # A model that learnt nothing: tiny logits, every answer wrong; the fit runs to an extreme temperature.
+    logits = np.tile(np.array([[0.02, 0.0, 0.0]]), (60, 1))
+    targets = np.full(60, 1)
+    choice = choose_temperature(logits, targets)
+    assert not choice["kept"] and choice["temperature"] == 1.0
+    assert "is outside [0.1, 10.0]: not applied (T = 1)" in choice["reason"]
+    assert choice["validation_nll"]["after"] == choice["validation_nll"]["before"]

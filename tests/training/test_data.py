@@ -21,11 +21,11 @@ def rows_csv(tmp_path, rows, header="subject,description,category", name="t.csv"
 
 
 def flat_config(path, **overrides):
-    return DataConfig(path=str(path), timestamp_field=None, min_examples_per_label=1, **overrides)
+    return DataConfig(path=str(path), timestamp_field=None, min_examples_per_label=3, **overrides)
 
 
 def test_demo_data_is_split_by_time(demo_csv):
-    splits = prepare_splits(DataConfig(path=str(demo_csv)), seed=1)
+    splits = prepare_splits(DataConfig(path=str(demo_csv), timestamp_field="created_at"), seed=1)
     assert max(splits.train.timestamps) <= min(splits.validation.timestamps)
     assert max(splits.validation.timestamps) <= min(splits.test.timestamps)
     assert splits.report.split == "temporal"
@@ -47,7 +47,7 @@ def test_without_timestamps_the_split_is_stratified_and_seeded(demo_csv):
 
 def test_every_count_is_in_the_run_log(demo_csv, caplog):
     with caplog.at_level(logging.INFO):
-        prepare_splits(DataConfig(path=str(demo_csv)), seed=1)
+        prepare_splits(DataConfig(path=str(demo_csv), timestamp_field="created_at"), seed=1)
     for phrase in ("read 480 rows", "dropped 0 rows with an empty text", "temporal split", "duplicate texts removed"):
         assert phrase in caplog.text
 
@@ -60,7 +60,7 @@ def test_missing_file_is_named(tmp_path):
 def test_missing_columns_are_named_with_the_file(tmp_path):
     path = write(tmp_path, "subject,body,category\na,b,c\n")
     with pytest.raises(TicketClassifierError, match=r"t.csv lacks required column\(s\) description, created_at"):
-        prepare_splits(DataConfig(path=str(path)), seed=1)
+        prepare_splits(DataConfig(path=str(path), timestamp_field="created_at"), seed=1)
 
 
 def test_single_text_column(tmp_path):
@@ -82,8 +82,33 @@ def test_rare_labels_are_an_error_naming_them(tmp_path):
     rows = [f"s{i},d{i},Common" for i in range(20)] + ["x,y,Rare", "x2,y2,Rare", "z,w,Single"]
     path = rows_csv(tmp_path, rows)
     config = DataConfig(path=str(path), timestamp_field=None, min_examples_per_label=5)
-    with pytest.raises(TicketClassifierError, match=r"fewer than 5 examples: Single \(1\), Rare \(2\)"):
+    with pytest.raises(TicketClassifierError, match=r"fewer than 5 examples: Single \(1\), Rare \(2\)") as error:
         prepare_splits(config, seed=1)
+    assert "--drop-rare-labels" in str(error.value) and "--min-examples-per-label" in str(error.value)
+
+
+def test_rare_labels_can_be_dropped_and_are_counted(tmp_path):
+    rows = [f"{label} s{i},d{i},{label}" for label in ("Common", "Other") for i in range(20)]
+    rows += ["x,y,Rare", "x2,y2,Rare", "z,w,Single"]
+    config = DataConfig(path=str(rows_csv(tmp_path, rows)), min_examples_per_label=5, drop_rare_labels=True)
+    splits = prepare_splits(config, seed=1)
+    assert splits.labels == ["Common", "Other"] and splits.report.dropped_rare_labels == {"Single": 1, "Rare": 2}
+    assert sum(splits.report.rows.values()) == 40
+
+
+def test_a_held_out_split_too_small_for_every_label_is_named_not_a_library_traceback(tmp_path):
+    rows = [f"s{i},d{i},L{label}" for label in range(12) for i in range(5)]  # 60 rows, 12 labels: 6 held out
+    config = DataConfig(path=str(rows_csv(tmp_path, rows)), min_examples_per_label=5)
+    with pytest.raises(TicketClassifierError, match="cannot hold one example of every label") as error:
+        prepare_splits(config, seed=1)
+    assert "60 rows and 12 labels" in str(error.value)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "bom.csv"
+    rows = "\n".join(f"s{i},d{i},{'AB'[i % 2]}" for i in range(40))
+    path.write_bytes("\ufeffsubject,description,category\n".encode() + rows.encode() + b"\n")
+    assert len(prepare_splits(flat_config(path), seed=1).train) > 0
 
 
 def test_duplicates_across_splits_are_removed_from_the_later_split(tmp_path):
@@ -101,7 +126,10 @@ def test_duplicates_across_splits_are_removed_from_the_later_split(tmp_path):
 def test_undecodable_bytes_are_an_error_naming_the_line(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes(b"subject,description,category\nok,fine,A\ncaf\xe9,broken,A\n")
-    with pytest.raises(TicketClassifierError, match=r"latin.csv: line 3 is not valid utf-8 \(byte 0xe9\)"):
+    with pytest.raises(
+        TicketClassifierError,
+        match=r"latin.csv: line 3 is not valid UTF-8 \(byte 0xe9\); save the file as UTF-8, or give its encoding",
+    ):
         load_labeled_texts(str(path), flat_config(path), DataReport())
 
 
@@ -154,7 +182,7 @@ def test_separate_test_file(tmp_path):
 def test_bad_timestamp_is_named(tmp_path):
     path = write(tmp_path, "subject,description,category,created_at\na,b,X,2025-01-01\nc,d,X,yesterday-ish\n")
     with pytest.raises(TicketClassifierError, match=r"unparseable timestamp 'yesterday-ish' .*data row 2"):
-        load_labeled_texts(str(path), DataConfig(path=str(path)), DataReport())
+        load_labeled_texts(str(path), DataConfig(path=str(path), timestamp_field="created_at"), DataReport())
 
 
 def test_file_without_rows(tmp_path):

@@ -1,6 +1,7 @@
 """``ticket-classifier evaluate``: the checkpoint's own test split, another file, and label mismatches."""
 
 import json
+import shutil
 
 import pytest
 
@@ -10,17 +11,32 @@ from ticket_classifier.training.demo_data import write_demo_csv
 pytestmark = pytest.mark.slow
 
 
-def test_evaluate_on_the_checkpoint_split(tiny_model, tmp_path, capsys):
-    code = main(["evaluate", "--checkpoint", str(tiny_model.checkpoint), "--output-dir", str(tmp_path / "e")])
+def test_evaluate_on_the_stored_split_from_another_folder_without_the_data(tiny_model, tmp_path, capsys, monkeypatch):
+    checkpoint = tmp_path / "moved" / "checkpoint"
+    shutil.copytree(tiny_model.checkpoint, checkpoint)
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    metrics["baseline"] = {"name": "TF-IDF (1-2 grams) + linear SVM", "accuracy": 0.5, "macro_f1": 0.4,
+                           "weighted_f1": 0.45, "per_class": training_per_class(tiny_model)}  # fmt: skip
+    (checkpoint / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.chdir(tmp_path)  # neither the project nor the CSV is here
+    code = main(["evaluate", "--checkpoint", str(checkpoint), "--output-dir", str(tmp_path / "e")])
     out = capsys.readouterr().out
     assert code == 0 and "macro-F1" in out and "TF-IDF" in out
     summary = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     training = json.loads((tiny_model.checkpoint / "report" / "evaluation.json").read_text())
     assert summary["test"]["macro_f1"] == pytest.approx(training["test"]["macro_f1"])
+    assert summary["test"]["examples"] == training["test"]["examples"]
+
+
+def training_per_class(tiny_model) -> dict:
+    """Per-class numbers of the tiny model's report, used as a stand-in baseline."""
+    return json.loads((tiny_model.checkpoint / "report" / "evaluation.json").read_text())["test"]["per_class"]
 
 
 def test_evaluate_on_another_file(tiny_model, tmp_path, capsys):
     data = write_demo_csv(tmp_path / "later.csv", 120, seed=77, drifted=True)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("review:\n  confidence_threshold: 0.3\n  critical_categories: {Security: 0.2}\n")
     code = main(
         [
             "evaluate",
@@ -30,13 +46,25 @@ def test_evaluate_on_another_file(tiny_model, tmp_path, capsys):
             str(data),
             "--output-dir",
             str(tmp_path / "e"),
-            "--review-threshold",
-            "0.3",
+            "--review-policy",
+            str(policy),
         ]
     )
     assert code == 0
     summary = json.loads((tmp_path / "e" / "evaluation.json").read_text())
-    assert summary["test"]["examples"] == 120 and summary["test"]["review"]["threshold"] == 0.3
+    review = summary["test"]["review"]
+    assert summary["test"]["examples"] == 120 and review["threshold"] == 0.3
+    assert review["policy"]["critical_categories"] == {"Security": 0.2}
+    assert list(summary["test"]["critical_recall"]) == ["Security"], "the policy's critical categories are reported"
+
+
+def test_a_review_policy_naming_unknown_categories_is_named(tiny_model, tmp_path, capsys):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("review:\n  critical_categories: {Fraud: 0.2}\n")
+    code = main(["evaluate", "--checkpoint", str(tiny_model.checkpoint), "--review-policy", str(policy)])
+    error = capsys.readouterr().err
+    assert code == 1 and "policy.yaml: the review policy names categories the model does not know" in error
+    assert "review.critical_categories: Fraud" in error
 
 
 def test_labels_unknown_to_the_model_are_an_error(tiny_model, tmp_path, capsys):
@@ -56,6 +84,6 @@ def test_wandb_without_the_package_is_a_clear_error(tmp_path, capsys):
     except ImportError:
         pass
     config = tmp_path / "c.yaml"
-    config.write_text("output_dir: unused\n")
+    config.write_text("data:\n  path: some.csv\noutput_dir: unused\n")
     code = main(["train", "--config", str(config), "--output-dir", str(tmp_path / "o"), "--wandb"])
     assert code == 1 and "wandb" in capsys.readouterr().err

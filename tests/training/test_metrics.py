@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.review_outcome import review_outcome
 from ticket_classifier.training.metrics import coverage_accuracy, coverage_curve, evaluate_predictions
 
 PROBABILITIES = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8]])
@@ -27,7 +29,12 @@ def test_curve_spans_zero_to_one():
 
 def test_full_evaluation():
     result = evaluate_predictions(
-        PROBABILITIES, TARGETS, LABELS, critical_categories=["Security"], review_threshold=0.6, calibration_bins=15
+        PROBABILITIES,
+        TARGETS,
+        LABELS,
+        critical_categories=["Security"],
+        review_policy=ReviewPolicy(margin_threshold=0.0),
+        calibration_bins=15,
     )
     assert result["accuracy"] == 0.75
     assert result["critical_recall"] == {"Security": 0.5}
@@ -38,5 +45,22 @@ def test_full_evaluation():
 def test_unknown_critical_category_is_an_error():
     with pytest.raises(TicketClassifierError, match="critical categories unknown to the model: Fraud"):
         evaluate_predictions(
-            PROBABILITIES, TARGETS, LABELS, critical_categories=["Fraud"], review_threshold=0.6, calibration_bins=15
+            PROBABILITIES,
+            TARGETS,
+            LABELS,
+            critical_categories=["Fraud"],
+            review_policy=ReviewPolicy(margin_threshold=0.0),
+            calibration_bins=15,
         )
+
+
+def test_the_report_s_review_numbers_follow_the_served_policy():
+    # Row 2 (Access 0.5 vs Security 0.4): low confidence, small margin, and Security is critical from 0.3.
+    policy = ReviewPolicy(confidence_threshold=0.6, margin_threshold=0.15, critical_categories={"Security": 0.3})
+    outcome = review_outcome(PROBABILITIES, TARGETS, LABELS, policy)
+    assert outcome["to_review"] == 1 and outcome["routed"] == 3 and outcome["coverage"] == 0.75
+    assert outcome["accuracy"] == 1.0
+    assert outcome["by_rule"] == {"confidence": 1, "critical": 1, "margin": 1}
+    assert outcome["policy"]["critical_categories"] == {"Security": 0.3}
+    strict = review_outcome(PROBABILITIES, TARGETS, LABELS, ReviewPolicy(confidence_threshold=0.85, margin_threshold=0))
+    assert strict["routed"] == 1 and strict["by_rule"] == {"confidence": 3}

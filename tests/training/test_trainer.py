@@ -6,6 +6,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 
+from ticket_classifier.cli import main
 from ticket_classifier.drift_reference import read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.training.checkpoint import REQUIRED_FILES, load_checkpoint
@@ -38,7 +39,7 @@ def test_report_has_every_part(tiny_model):
     ):
         assert (report / name).is_file(), name
     text = (report / "report.md").read_text()
-    for heading in ("## Headline", "## Calibration", "## Review threshold", "## Per class", "TF-IDF"):
+    for heading in ("## Headline", "## Calibration", "## Review", "## Per class", "## Errors"):
         assert heading in text
     evaluation = json.loads((report / "evaluation.json").read_text())
     assert set(evaluation["calibration"]["ece"]) == {"validation", "test"}
@@ -95,6 +96,26 @@ def test_paused_run_resumes_to_the_same_model(quick_config, tmp_path):
     a = load_file(str(straight.checkpoint_dir / "model.safetensors"))
     b = load_file(str(finished.checkpoint_dir / "model.safetensors"))
     assert all((a[name] == b[name]).all() for name in a)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "build-repository"])
+def test_a_paused_run_says_plainly_what_it_is_to_every_later_step(quick_config, tmp_path, command, capsys):
+    train(quick_config, max_steps=3, show_progress=False)
+    arguments = [command, "--checkpoint", quick_config.output_dir]
+    if command == "export":
+        arguments += ["--output-dir", str(tmp_path / "onnx")]
+    if command == "build-repository":
+        arguments += ["--onnx-dir", str(tmp_path / "onnx"), "--output", str(tmp_path / "repo")]
+    assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert "is a paused training run (--max-steps), not a finished checkpoint" in error and "--resume" in error
+
+
+def test_the_drift_reference_summarises_validation_and_test_predictions(tiny_model):
+    reference = read_drift_reference(tiny_model.checkpoint / "drift_reference.json")
+    rows = json.loads((tiny_model.checkpoint / "metrics.json").read_text())["data"]["rows"]
+    assert reference["examples"] == rows["validation"] + rows["test"]
+    assert "fewer than 1000" in (tiny_model.checkpoint / "report" / "report.md").read_text()
 
 
 def test_resume_without_state_is_an_error(quick_config):

@@ -1,0 +1,65 @@
+"""What ``build-repository`` refuses to serve: a precision that failed its parity gate, and a model below its baseline.
+
+A model whose test macro-F1 is below the TF-IDF baseline trained on the same split (or below
+``repository.min_macro_f1``) is worse than a keyword model: serving it would route tickets
+wrongly with confidence. The gate refuses it unless ``--allow-below-baseline`` is given; the
+model card records the outcome either way.
+"""
+
+import json
+from pathlib import Path
+
+from ticket_classifier.build.layout import BUILD_REPORT_FILENAME, onnx_filename
+from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.training.checkpoint import METRICS_FILENAME
+
+
+def servable_onnx(onnx_dir: Path, precision: str) -> tuple[Path, dict]:
+    """The exported model of ``precision`` and its parity result, if it passed its gate; else a clear error."""
+    report_path = Path(onnx_dir) / BUILD_REPORT_FILENAME
+    if not report_path.is_file():
+        raise TicketClassifierError(
+            f"{report_path} is missing: export the checkpoint with 'ticket-classifier export' (it checks parity)"
+        )
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    variant = next((entry for entry in report["variants"] if entry["precision"] == precision), None)
+    if variant is None:
+        raise TicketClassifierError(
+            f"{precision} was not exported to {onnx_dir}; run 'ticket-classifier export --precisions {precision}'"
+        )
+    if not variant["passed"]:
+        raise TicketClassifierError(
+            f"{precision} failed its parity gate at export (top-1 agreement {variant['top1_agreement']:.4f} < "
+            f"{variant['gate']}; see {report_path}): it is not servable; build another precision (--precision)"
+        )
+    path = Path(onnx_dir) / onnx_filename(precision)
+    if not path.is_file():
+        raise TicketClassifierError(f"ONNX model not found: {path} (run 'ticket-classifier export' first)")
+    return path, report
+
+
+def quality_gate(checkpoint_dir: Path, min_macro_f1: float, allow_below_baseline: bool) -> dict:
+    """Compare the checkpoint's test macro-F1 with its TF-IDF baseline and the floor; refuse unless allowed."""
+    metrics_path = Path(checkpoint_dir) / METRICS_FILENAME
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    macro_f1 = float(metrics["test"]["macro_f1"])
+    baseline = (metrics.get("baseline") or {}).get("macro_f1")
+    shortfalls = []
+    if baseline is not None and macro_f1 < baseline:
+        shortfalls.append(f"its test macro-F1 {macro_f1:.3f} is below its own TF-IDF baseline's {baseline:.3f}")
+    if macro_f1 < min_macro_f1:
+        shortfalls.append(f"its test macro-F1 {macro_f1:.3f} is below repository.min_macro_f1 {min_macro_f1:.3f}")
+    if shortfalls and not allow_below_baseline:
+        raise TicketClassifierError(
+            f"refusing to serve {checkpoint_dir}: {'; and '.join(shortfalls)} (report: "
+            f"{Path(checkpoint_dir) / 'report' / 'report.md'}); train longer or on more data, or check the labels; "
+            "--allow-below-baseline serves it anyway"
+        )
+    return {
+        "test_macro_f1": macro_f1,
+        "baseline_macro_f1": baseline,
+        "min_macro_f1": min_macro_f1,
+        "passed": not shortfalls,
+        "overridden": bool(shortfalls),
+        "shortfalls": shortfalls,
+    }

@@ -1,0 +1,134 @@
+"""The model card of a served version: ``model_card.json`` and ``model_card.md`` beside ``model_info.json``.
+
+What a service-desk owner needs to decide whether to trust a version: where its data came from
+(file, SHA-256, rows, splits, date range), the encoder, its test metrics next to the TF-IDF
+baseline, per-class and critical-category recall, calibration before and after, parity per
+exported precision, the review policy it is served with and what that policy does on the test
+split (computed here with the served ONNX model), the quality gate's outcome and training time.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ticket_classifier.build.parity import onnx_probabilities
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.labels import read_labels
+from ticket_classifier.review_outcome import review_outcome
+from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.training.checkpoint import METRICS_FILENAME, read_split
+
+MODEL_CARD_JSON = "model_card.json"
+MODEL_CARD_MARKDOWN = "model_card.md"
+EVALUATION_PATH = Path("report") / "evaluation.json"  # written by training (ticket_classifier.training.evaluation)
+
+
+def model_card(
+    checkpoint_dir: Path, onnx_path: Path, build_report: dict, policy: ReviewPolicy, quality: dict, info: dict
+) -> dict:
+    """Everything the card states, as JSON-ready data."""
+    metrics = json.loads((checkpoint_dir / METRICS_FILENAME).read_text(encoding="utf-8"))
+    evaluation_path = checkpoint_dir / EVALUATION_PATH
+    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8")) if evaluation_path.is_file() else {}
+    labels = read_labels(checkpoint_dir)
+    texts, text_labels = read_split(checkpoint_dir, "test")
+    index = {label: position for position, label in enumerate(labels)}
+    unknown = sorted(set(text_labels) - set(index))
+    if unknown:
+        raise TicketClassifierError(f"the stored test split has labels the model lacks: {', '.join(unknown)}")
+    probabilities = onnx_probabilities(onnx_path, TicketTokenizer.from_directory(checkpoint_dir), texts)
+    targets = np.array([index[label] for label in text_labels])
+    test = evaluation.get("test", {})
+    return {
+        "model_version": info["model_version"],
+        "built_at": info["built_at"],
+        "precision": info["precision"],
+        "encoder": metrics.get("encoder") or evaluation.get("title", ""),
+        "labels": labels,
+        "data": metrics.get("provenance"),
+        "test": metrics["test"],
+        "baseline": metrics.get("baseline")
+        and {key: metrics["baseline"][key] for key in ("name", "accuracy", "macro_f1")},
+        "per_class": test.get("per_class", {}),
+        "critical_recall": test.get("critical_recall", {}),
+        "calibration": {
+            "temperature": metrics.get("temperature"),
+            "choice": metrics.get("calibration"),
+            "validation_ece": metrics.get("validation_ece"),
+            "test_ece": (evaluation.get("calibration") or {}).get("ece", {}).get("test"),
+        },
+        "parity": [
+            {
+                key: variant.get(key)
+                for key in ("precision", "top1_agreement", "gate", "passed", "max_probability_difference")
+            }
+            for variant in build_report["variants"]
+        ],
+        "review": review_outcome(probabilities, targets, labels, policy),
+        "quality_gate": quality,
+        "training_seconds": metrics.get("training_seconds"),
+    }
+
+
+def write_model_card(folder: Path, card: dict) -> Path:
+    """Write the card as JSON and Markdown into ``folder``; returns the Markdown file."""
+    (folder / MODEL_CARD_JSON).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    path = folder / MODEL_CARD_MARKDOWN
+    path.write_text(_markdown(card), encoding="utf-8")
+    return path
+
+
+def _markdown(card: dict) -> str:
+    """The card for people."""
+    test, baseline, review, gate = card["test"], card["baseline"], card["review"], card["quality_gate"]
+    data = card["data"] or {}
+    lines = [f"# Model card: {card['model_version']}", ""]
+    lines += [f"Built {card['built_at']}, {card['precision']} ONNX, {len(card['labels'])} categories.", ""]
+    lines += ["## Data", ""]
+    for file in data.get("files", []):
+        lines.append(f"- `{file['path']}` (SHA-256 `{file['sha256'][:16]}...`)")
+    if data:
+        lines.append(f"- text columns {', '.join(data['text_columns'])}; label column {data['label_column']}")
+        lines.append(f"- {data['rows_read']} rows read; {data['split']} split: {data['rows']}")
+        if data.get("date_range"):
+            lines.append(f"- tickets from {data['date_range'][0]} to {data['date_range'][1]}")
+    lines += ["", "## Quality (test split)", "", "| model | accuracy | macro-F1 |", "| --- | --- | --- |"]
+    lines.append(f"| fine-tuned encoder | {test['accuracy']:.4f} | {test['macro_f1']:.4f} |")
+    if baseline:
+        lines.append(f"| {baseline['name']} | {baseline['accuracy']:.4f} | {baseline['macro_f1']:.4f} |")
+    verdict = "passed" if gate["passed"] else "BELOW: served only because --allow-below-baseline was given"
+    lines += [
+        "",
+        f"Quality gate: {verdict}" + (f" ({'; '.join(gate['shortfalls'])})" if gate["shortfalls"] else "") + ".",
+    ]
+    if card["critical_recall"]:
+        recalls = ", ".join(f"{label} {value:.3f}" for label, value in card["critical_recall"].items())
+        lines.append(f"Critical-category recall: {recalls}.")
+    if card["per_class"]:
+        lines += ["", "| category | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+        for label, values in card["per_class"].items():
+            scores = " | ".join(f"{values[key]:.3f}" for key in ("precision", "recall", "f1"))
+            lines.append(f"| {label} | {scores} | {values['support']} |")
+    calibration = card["calibration"]
+    choice = (calibration.get("choice") or {}).get("reason", f"temperature {calibration['temperature']}")
+    lines += ["", "## Calibration", "", f"- {choice}"]
+    if calibration.get("validation_ece"):
+        ece = calibration["validation_ece"]
+        lines.append(f"- validation ECE {ece['before']:.4f} before, {ece['after']:.4f} after")
+    lines += ["", "## Parity of the exported precisions", "", "| precision | top-1 agreement | gate | passed |"]
+    lines.append("| --- | --- | --- | --- |")
+    for variant in card["parity"]:
+        lines.append(
+            f"| {variant['precision']} | {variant['top1_agreement']:.4f} | {variant['gate']} | {variant['passed']} |"
+        )
+    policy = review["policy"]
+    lines += ["", "## Review policy served", "", f"```json\n{json.dumps(policy, indent=1)}\n```", ""]
+    lines.append(
+        f"On the test split, {review['coverage']:.1%} of tickets are routed automatically with accuracy "
+        f"{review['accuracy']:.4f}; {review['to_review']} go to a person (rules: {review['by_rule'] or 'none'})."
+    )
+    if card.get("training_seconds"):
+        lines += ["", f"Training took {card['training_seconds'] / 60:.1f} minutes."]
+    return "\n".join(lines) + "\n"

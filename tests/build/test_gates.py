@@ -1,0 +1,88 @@
+"""What build-repository refuses to serve, and the model card it writes for what it serves."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from ticket_classifier.build.model_configs import POSTPROCESS, RepositoryOptions
+from ticket_classifier.build.onnx_export import export_variants
+from ticket_classifier.build.repository import build_repository
+from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.errors import TicketClassifierError
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+
+
+@pytest.fixture
+def weak_checkpoint(tiny_model, tmp_path):
+    """The tiny checkpoint, with a TF-IDF baseline far above it recorded in its metrics."""
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model.checkpoint, checkpoint)
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    metrics["baseline"] = {"name": "TF-IDF (1-2 grams) + linear SVM", "accuracy": 0.97, "macro_f1": 0.96}
+    (checkpoint / "metrics.json").write_text(json.dumps(metrics))
+    return checkpoint
+
+
+def test_a_precision_below_its_gate_leaves_nothing_servable_and_is_refused(tiny_model, tmp_path):
+    onnx = tmp_path / "onnx"
+    with pytest.raises(TicketClassifierError, match="parity gate failed"):
+        export_variants(tiny_model.checkpoint, onnx, precisions=("fp32",), gates={"fp32": 1.01})
+    assert not (onnx / "model.fp32.onnx").exists()
+    report = json.loads((onnx / "build_report.json").read_text())
+    assert report["variants"][0]["passed"] is False and report["variants"][0]["file"] is None
+    shutil.copyfile(tiny_model.onnx, onnx / "model.fp32.onnx")  # even if someone puts a file back
+    with pytest.raises(TicketClassifierError, match="fp32 failed its parity gate at export .* it is not servable"):
+        build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_checkpoint, tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match="below its own TF-IDF baseline's 0.960") as refused:
+        build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo")
+    assert "--allow-below-baseline" in str(refused.value) and not (tmp_path / "repo").exists()
+    built = build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo", allow_below_baseline=True)
+    card = json.loads((built.path / POSTPROCESS / "1" / "model_card.json").read_text())
+    assert card["quality_gate"]["overridden"] and not card["quality_gate"]["passed"]
+    assert "BELOW: served only because --allow-below-baseline was given" in built.model_card.read_text()
+
+
+def test_a_floor_on_macro_f1_is_a_gate_too(tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match="below repository.min_macro_f1 0.990"):
+        build_repository(
+            tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", RepositoryOptions(min_macro_f1=0.99)
+        )
+
+
+def test_the_model_card_states_data_quality_calibration_parity_and_review(tiny_model, demo_csv, tmp_path):
+    policy = ReviewPolicy(confidence_threshold=0.5, critical_categories={"Security": 0.2})
+    built = build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", review_policy=policy)
+    card = json.loads((built.path / POSTPROCESS / "1" / "model_card.json").read_text())
+    assert card["model_version"] == built.model_version
+    assert card["data"]["files"][0]["sha256"] == hashlib.sha256(demo_csv.read_bytes()).hexdigest()
+    assert card["data"]["rows_read"] == 480 and set(card["data"]["rows"]) == {"train", "validation", "test"}
+    assert card["data"]["date_range"][0] < card["data"]["date_range"][1]
+    assert card["quality_gate"]["passed"] and card["test"]["macro_f1"] > 0
+    assert set(card["per_class"]) == set(card["labels"])
+    assert card["calibration"]["choice"]["reason"]
+    assert card["parity"][0]["precision"] == "fp32" and card["parity"][0]["passed"]
+    review = card["review"]
+    assert review["policy"]["critical_categories"] == {"Security": 0.2}
+    assert review["routed"] + review["to_review"] == card["data"]["rows"]["test"]
+    markdown = built.model_card.read_text()
+    for heading in ("## Data", "## Quality (test split)", "## Calibration", "## Parity", "## Review policy served"):
+        assert heading in markdown
+
+
+def test_a_review_policy_naming_unknown_categories_is_named_with_its_source(tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match="my_policy.yaml: the review policy names categories") as error:
+        build_repository(
+            tiny_model.checkpoint,
+            tiny_model.onnx.parent,
+            tmp_path / "repo",
+            review_policy=ReviewPolicy(critical_categories={"Fraud": 0.1}),
+            review_policy_source="my_policy.yaml",
+        )
+    assert "review.critical_categories: Fraud" in str(error.value) and "Security" in str(error.value)

@@ -1,0 +1,127 @@
+"""The README's "Train on your own tickets" section, run verbatim from a folder outside the project.
+
+The section's code blocks are read from README.md and run in order, as a new user would: the
+review policy file is written from its YAML block, each shell command runs with the project's
+``ticket-classifier`` on ``PATH``. The data is generated: one text column, 40 labels, keywords
+that a TF-IDF model learns at once and a two-epoch fine-tune does not, so the quality gate
+refuses the model first and accepts it with ``--allow-below-baseline``.
+"""
+
+import csv
+import os
+import random
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = "## Train on your own tickets"
+LABELS = ["Security incident"] + [f"Queue {name}" for name in (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
+    "romeo sierra tango uniform victor whiskey xray yankee zulu amber bronze copper denim ebony fern granite "
+    "harbor indigo jade khaki lemon"
+).split()]  # fmt: skip
+
+
+def section_blocks() -> list[tuple[str, str]]:
+    """``(language, text)`` of every fenced code block of the section, in order."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(SECTION)
+    end = text.index("\n## ", start + len(SECTION))
+    return re.findall(r"```(\w+)\n(.*?)```", text[start:end], flags=re.S)
+
+
+def commands(block: str) -> list[list[str]]:
+    """The shell commands of a block, continuation lines joined."""
+    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def write_tickets(folder: Path) -> None:
+    """``my_tickets.csv`` (text, queue) and ``new_tickets.csv`` (ref, text), keyword-driven."""
+    rng = random.Random(4)
+    filler = "please help since this morning thanks the user reports an issue with it again today".split()
+    keywords = {label: [f"kw{index}a", f"kw{index}b", f"kw{index}c"] for index, label in enumerate(LABELS)}
+
+    def ticket(label: str) -> str:
+        words = rng.sample(filler, 6) + rng.sample(keywords[label], 2)
+        rng.shuffle(words)
+        return " ".join(words)
+
+    with (folder / "my_tickets.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("text", "queue"))
+        writer.writerows((ticket(label), label) for label in LABELS for _ in range(15))
+    with (folder / "new_tickets.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("ref", "text"))
+        writer.writerows((f"N{index}", ticket(rng.choice(LABELS))) for index in range(30))
+
+
+def run(command: list[str], folder: Path, env: dict) -> subprocess.CompletedProcess:
+    """One README command, from ``folder``."""
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    write_tickets(folder)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("TICKET_CLASSIFIER_URL", None)
+    blocks = section_blocks()
+    yaml_blocks = [text for language, text in blocks if language == "yaml"]
+    policy_name = yaml_blocks[0].splitlines()[0].lstrip("# ").strip()
+    (folder / policy_name).write_text(yaml_blocks[0], encoding="utf-8")
+    shell = [command for language, text in blocks if language == "bash" for command in commands(text)]
+    assert [command[1] for command in shell] == [
+        "train", "evaluate", "export", "build-repository", "build-repository", "serve", "classify"
+    ]  # fmt: skip
+    train, evaluate, export, build, build_anyway, serve, classify = shell
+    for step in (train, evaluate, export):
+        done = run(step, folder, env)
+        assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
+        if step is train:  # everything after training works from the checkpoint alone
+            (folder / "my_tickets.csv").rename(tmp_path / "my_tickets.csv")
+    report = (folder / "my_model" / "checkpoint" / "report" / "report.md").read_text()
+    assert "TF-IDF (1-2 grams) + linear SVM" in report and "critical Security incident from 0.15" in report
+    refused = run(build, folder, env)
+    assert refused.returncode == 1 and "below its own TF-IDF baseline" in refused.stderr, refused.stderr
+    assert "--allow-below-baseline" in refused.stderr
+    built = run(build_anyway, folder, env)
+    assert built.returncode == 0, built.stderr
+    card = next((folder / "my_model" / "repository").glob("ticket_classifier_postprocess/1/model_card.md"))
+    assert "BELOW: served only because --allow-below-baseline was given" in card.read_text()
+    server = subprocess.Popen(serve, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:8004/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.5)
+        classified = run(classify, folder, env)
+        assert classified.returncode == 0, classified.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    with (folder / "new_tickets.csv").open(newline="", encoding="utf-8") as handle:
+        sent = list(csv.DictReader(handle))
+    with (folder / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        predictions = list(csv.DictReader(handle))
+    assert [row["ref"] for row in predictions] == [row["ref"] for row in sent]
+    assert [row["text"] for row in predictions] == [row["text"] for row in sent]
+    assert all(
+        row["predicted_category"] in LABELS and row["model_version"].startswith("1-fp32-") for row in predictions
+    )
