@@ -169,6 +169,6 @@ def parity_table(report: dict) -> str:
         lines.append(
             f"{result['precision']:<10} {result['size_mb']:>8.1f} {result['top1_agreement']:>12.4f} "
             f"{result['gate']:>6.3f} {result['max_probability_difference']:>10.2e} "
-            f"{result.get('macro_f1_difference', float('nan')):>+8.4f}  {'yes' if result['passed'] else 'NO'}"
+            f"{result.get('macro_f1_difference', float('nan')):>+8.4f}  {'yes' if result['passed'] else 'NO: deleted'}"
         )
     return "\n".join(lines)

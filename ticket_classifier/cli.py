@@ -7,10 +7,12 @@ on stderr and exit code 1.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ticket_classifier import __version__
 from ticket_classifier.errors import TicketClassifierError
@@ -101,14 +103,21 @@ def _export(args: argparse.Namespace) -> None:
     if args.parity_samples < 1:
         raise TicketClassifierError("--parity-samples must be at least 1")
     precisions = tuple(part.strip() for part in args.precisions.split(",") if part.strip())
-    report = export_variants(
-        args.checkpoint,
-        args.output_dir,
-        precisions=precisions,
-        parity_data=args.parity_data,
-        parity_samples=args.parity_samples,
-        quantization_preset=args.quantization_preset,
-    )
+    report_path = Path(args.output_dir) / BUILD_REPORT_FILENAME
+    report_path.unlink(missing_ok=True)
+    try:
+        report = export_variants(
+            args.checkpoint,
+            args.output_dir,
+            precisions=precisions,
+            parity_data=args.parity_data,
+            parity_samples=args.parity_samples,
+            quantization_preset=args.quantization_preset,
+        )
+    except TicketClassifierError:
+        if report_path.is_file():  # a gate failed: show every variant before the error
+            print(parity_table(json.loads(report_path.read_text(encoding="utf-8"))))
+        raise
     print(parity_table(report))
     print(f"ONNX models and {BUILD_REPORT_FILENAME} written to {args.output_dir}")
 
