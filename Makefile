@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo serve test test-fast test-reliability reliability lint gpu-check benchmark-serving clean
+.PHONY: install demo serve test test-fast test-reliability reliability mutation update-golden lint gpu-check benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ gpu-check:
 	.venv-gpu/bin/python -m pip install --quiet onnxruntime-gpu
 	.venv-gpu/bin/python -m ticket_classifier.build.gpu_check --checkpoint artifacts/demo/checkpoint \
 		--onnx-dir artifacts/demo/onnx --output artifacts/benchmarks/gpu_check.json
+
+mutation: $(STAMP)  ## mutation testing of the core decision modules (cosmic-ray; about 15 minutes); see docs/testing.md
+	$(BIN)/python -m pip install --quiet "cosmic-ray>=8.7,<9"
+	$(BIN)/python tests/mutation/run.py
+
+update-golden: $(STAMP)  ## rewrite the golden config.pbtxt files after a deliberate change; review the diff
+	$(BIN)/python tests/build/test_model_configs.py --update
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

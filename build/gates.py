@@ -29,8 +29,8 @@ def servable_onnx(onnx_dir: Path, precision: str) -> tuple[Path, dict]:
         )
     if not variant["passed"]:
         raise TicketClassifierError(
-            f"{precision} failed its parity gate at export (top-1 agreement {variant['top1_agreement']:.4f} < "
-            f"{variant['gate']}; see {report_path}): it is not servable; build another precision (--precision)"
+            f"{precision} failed its parity gate at export ({', '.join(variant['failures'])}; see {report_path}): "
+            "it is not servable; build another precision (--precision)"
         )
     path = Path(onnx_dir) / onnx_filename(precision)
     if not path.is_file():

@@ -62,7 +62,14 @@ def model_card(
         "parity": [
             {
                 key: variant.get(key)
-                for key in ("precision", "top1_agreement", "gate", "passed", "max_probability_difference")
+                for key in (
+                    "precision",
+                    "top1_agreement",
+                    "mean_probability_difference",
+                    "review_agreement",
+                    "max_probability_difference",
+                    "passed",
+                )
             }
             for variant in build_report["variants"]
         ],
@@ -117,11 +124,14 @@ def _markdown(card: dict) -> str:
     if calibration.get("validation_ece"):
         ece = calibration["validation_ece"]
         lines.append(f"- validation ECE {ece['before']:.4f} before, {ece['after']:.4f} after")
-    lines += ["", "## Parity of the exported precisions", "", "| precision | top-1 agreement | gate | passed |"]
-    lines.append("| --- | --- | --- | --- |")
+    lines += ["", "## Parity of the exported precisions", ""]
+    lines += ["| precision | top-1 agreement | mean prob. difference | review agreement | passed |"]
+    lines.append("| --- | --- | --- | --- | --- |")
     for variant in card["parity"]:
+        agreement, difference = variant["top1_agreement"], variant["mean_probability_difference"]
         lines.append(
-            f"| {variant['precision']} | {variant['top1_agreement']:.4f} | {variant['gate']} | {variant['passed']} |"
+            f"| {variant['precision']} | {agreement:.4f} | {difference:.2e} | {variant['review_agreement']:.4f} "
+            f"| {variant['passed']} |"
         )
     policy = review["policy"]
     lines += ["", "## Review policy served", "", f"```json\n{json.dumps(policy, indent=1)}\n```", ""]

@@ -6,7 +6,8 @@ BERT-style encoders, ``token_type_ids``) with dynamic batch and sequence axes an
 the graph. The FP32 graph is fused by ONNX Runtime's transformer optimizer; FP16 is the
 fused graph in half precision with FP32 inputs and outputs; INT8 is the fused FP32 graph
 dynamically quantized with the preset for this CPU. Every variant is compared with PyTorch
-on held-out real texts (:mod:`ticket_classifier.build.parity`), the results are written to
+on held-out real texts (:mod:`ticket_classifier.build.parity`: top-1 agreement, mean probability
+difference, review-decision agreement under the checkpoint's review policy), the results are written to
 ``build_report.json``; a variant below its gate is deleted (nothing servable is left of it),
 recorded as failed, and fails the export; ``build-repository`` refuses it.
 """
@@ -15,6 +16,7 @@ import datetime
 import json
 import logging
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +25,15 @@ import torch
 from ticket_classifier.build.graph_optimization import optimize_transformer
 from ticket_classifier.build.layout import BUILD_REPORT_FILENAME, onnx_filename
 from ticket_classifier.build.model_configs import CLASSIFIER_OUTPUTS, PRECISIONS
-from ticket_classifier.build.parity import TOP1_AGREEMENT_GATES, compare_variant, enforce_gates
+from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu, quantize_int8
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.training.checkpoint import Checkpoint, load_checkpoint, load_config_snapshot
+from ticket_classifier.training.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_config_snapshot,
+    read_review_policy,
+)
 from ticket_classifier.training.inference import predict_logits, softmax
 
 log = logging.getLogger(__name__)
@@ -101,7 +108,7 @@ def export_variants(
     parity_data: str | None = None,
     parity_samples: int = 1000,
     quantization_preset: str | None = None,
-    gates: dict[str, float] | None = None,
+    gates: dict[str, Gate] | None = None,
 ) -> dict:
     """Export every requested precision into ``output_dir``, check parity, write and return the build report."""
     unknown = [precision for precision in precisions if precision not in PRECISIONS]
@@ -125,20 +132,29 @@ def export_variants(
         quantize_int8(output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8"), preset)
     raw.unlink()
     reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
+    policy = read_review_policy(checkpoint_dir)
+    gates = {**GATES, **(gates or {})}
     results = []
     for precision in precisions:
         result = compare_variant(
-            precision, output_dir / onnx_filename(precision), reference, checkpoint.tokenizer, texts, targets
+            precision,
+            output_dir / onnx_filename(precision),
+            reference,
+            checkpoint.tokenizer,
+            texts,
+            targets,
+            labels=checkpoint.labels,
+            policy=policy,
+            gate=gates[precision],
         )
-        if gates and precision in gates:
-            result.update(gate=gates[precision], passed=result["top1_agreement"] >= gates[precision])
         results.append(result)
         log.info(
-            "%s: top-1 agreement %.4f (gate %.3f), max probability difference %.2e",
+            "%s: top-1 agreement %.4f, mean probability difference %.2e, review agreement %.4f: %s",
             precision,
             result["top1_agreement"],
-            result["gate"],
-            result["max_probability_difference"],
+            result["mean_probability_difference"],
+            result["review_agreement"],
+            "passed" if result["passed"] else "FAILED (" + ", ".join(result["failures"]) + ")",
         )
     if "fp32" not in precisions:
         (output_dir / onnx_filename("fp32")).unlink()
@@ -151,7 +167,8 @@ def export_variants(
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "temperature": checkpoint.temperature,
         "parity_sample": sample_description,
-        "gates": {**TOP1_AGREEMENT_GATES, **(gates or {})},
+        "gates": {precision: asdict(gate) for precision, gate in gates.items()},
+        "review_policy": asdict(policy),
         "fused_operators": fused,
         "quantization_preset": preset.__dict__ if "int8" in precisions else None,
         "variants": results,
@@ -164,11 +181,15 @@ def export_variants(
 
 def parity_table(report: dict) -> str:
     """The build report's parity results as a plain-text table."""
-    lines = [f"{'precision':<10} {'size MB':>8} {'top-1 agree':>12} {'gate':>6} {'max |dp|':>10} {'dF1':>8}  ok"]
+    lines = [
+        f"{'precision':<10} {'size MB':>8} {'top-1 agree':>12} {'mean |dp|':>10} {'review agree':>13} "
+        f"{'max |dp|':>10} {'dF1':>8}  ok"
+    ]
     for result in report["variants"]:
         lines.append(
             f"{result['precision']:<10} {result['size_mb']:>8.1f} {result['top1_agreement']:>12.4f} "
-            f"{result['gate']:>6.3f} {result['max_probability_difference']:>10.2e} "
-            f"{result.get('macro_f1_difference', float('nan')):>+8.4f}  {'yes' if result['passed'] else 'NO: deleted'}"
+            f"{result['mean_probability_difference']:>10.2e} {result['review_agreement']:>13.4f} "
+            f"{result['max_probability_difference']:>10.2e} {result.get('macro_f1_difference', float('nan')):>+8.4f}  "
+            f"{'yes' if result['passed'] else 'NO: deleted'}"
         )
     return "\n".join(lines)

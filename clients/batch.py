@@ -1,7 +1,7 @@
 """Classify a whole CSV file through the server: bounded concurrency, resumable, nothing lost or mislabelled.
 
 The output carries every input column (an id, a customer number ...) followed by the prediction's
-(:data:`PREDICTION_COLUMNS`). Every input row ends up either in the output file or in the errors file
+(:mod:`ticket_classifier.clients.output_file`). Every input row ends up either in the output file or in the errors file
 (with the reason, and the line number): rows with no text, rows over the server's size limits,
 records the CSV parser cannot read. Rerunning the same command after an interruption finishes
 the job:
@@ -19,10 +19,6 @@ the job:
 """
 
 import asyncio
-import csv
-import io
-import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -32,23 +28,19 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ticket_classifier.clients.async_client import AsyncTicketClassifierClient
-from ticket_classifier.clients.csv_input import InputFile, InputRow, read_input
+from ticket_classifier.clients.csv_input import InputRow, read_input
+from ticket_classifier.clients.output_file import (
+    OrderedWriter,
+    output_columns,
+    prediction_row,
+    restore_input_order,
+    resume_point,
+)
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.protocol import ServingLimits, plan_requests
 from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
 from ticket_classifier.text import join_ticket_text
 
-# The output is every input column, in order, then these (an input column of the same name is an error).
-PREDICTION_COLUMNS = (
-    "predicted_category",
-    "confidence",
-    "top_3",
-    "requires_review",
-    "review_reasons",
-    "model_version",
-    "input_line",
-    "text_sha256",
-)
 ERROR_COLUMNS = ("ticket_id", "row", "reason")
 
 
@@ -79,107 +71,6 @@ class BatchSummary:
             left = self.rows - self.skipped - self.classified - self.failed
             lines.append(f"stopped: {self.stopped}; {left} rows not sent yet: run the same command again to resume")
         return lines
-
-
-def prediction_row(row: InputRow, prediction: Prediction) -> list:
-    """One output line: the input row's cells, then the prediction."""
-    return [
-        *row.fields,
-        prediction.category,
-        f"{prediction.confidence:.6f}",
-        "|".join(f"{label}:{score:.4f}" for label, score in prediction.top_k),
-        "true" if prediction.requires_review else "false",
-        "; ".join(prediction.review_reasons),
-        prediction.model_version,
-        row.row,
-        row.text_sha256,
-    ]
-
-
-def output_columns(header: list[str]) -> list[str]:
-    """The output's header for an input with ``header``."""
-    clashes = [name for name in header if name in PREDICTION_COLUMNS]
-    if clashes:
-        raise TicketClassifierError(
-            f"the input has column(s) named like the prediction's: {', '.join(clashes)}; rename them"
-        )
-    return [*header, *PREDICTION_COLUMNS]
-
-
-def resume_point(output: Path, source: InputFile, id_column: str) -> set[str]:
-    """Ids already in an earlier run's output, after proving that output belongs to these rows.
-
-    A torn last line is cut off (its row is done again). An output of another shape, or whose
-    rows do not match the input's text, is refused with the first mismatch named.
-    """
-    if not output.exists():
-        return set()
-    _cut_torn_last_line(output)
-    by_id = {row.ticket_id: row for row in source.rows}
-    with output.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != output_columns(source.header):
-            raise TicketClassifierError(
-                f"{output} exists but is not a predictions file of this input; choose another --output"
-            )
-        done = set()
-        for record in reader:
-            fingerprint = record[-1]
-            ticket_id = _record_id(record, header, source.header, id_column)
-            row = by_id.get(ticket_id)
-            if row is None or row.text_sha256 != fingerprint:
-                why = "is not in the input" if row is None else f"has other text in the input (line {row.row})"
-                raise TicketClassifierError(
-                    f"{output} was written for other input: ticket {ticket_id!r} {why}; "
-                    "choose another --output, or delete it to start over"
-                )
-            done.add(ticket_id)
-    return done
-
-
-def _cut_torn_last_line(path: Path) -> None:
-    """Truncate ``path`` after its last newline (a killed writer may leave half a line)."""
-    with path.open("rb+") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        if size == 0:
-            return
-        handle.seek(max(0, size - 65536))
-        tail = handle.read()
-        if tail.endswith(b"\n"):
-            return
-        cut = tail.rfind(b"\n")
-        handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
-
-
-class OrderedWriter:
-    """Appends CSV rows in whole batches (one write, flushed and synced), so a crash tears at most a line.
-
-    ``path`` None writes standard output (flushed, not synced, never closed).
-    """
-
-    def __init__(self, path: Path | None, header: "list[str] | tuple[str, ...]", *, append: bool) -> None:
-        exists = path is not None and append and path.exists() and path.stat().st_size > 0
-        self.handle = sys.stdout if path is None else path.open("a" if append else "w", newline="", encoding="utf-8")
-        if not exists:
-            self.write([list(header)])
-
-    def write(self, records: list[list]) -> None:
-        """Write ``records`` at once."""
-        if not records:
-            return
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(records)
-        self.handle.write(buffer.getvalue())
-        self.handle.flush()
-        if self.handle is not sys.stdout:
-            os.fsync(self.handle.fileno())
-
-    def close(self) -> None:
-        """Close the file."""
-        if self.handle is not sys.stdout:
-            self.handle.close()
 
 
 async def classify_csv(
@@ -228,7 +119,7 @@ async def classify_csv(
         errors.close()
     summary.seconds = time.monotonic() - started
     if output_path is not None and summary.stopped is None and summary.skipped:
-        _restore_input_order(output_path, source, id_column)
+        restore_input_order(output_path, source, id_column)
     return summary
 
 
@@ -320,36 +211,3 @@ class _Run:
         self.consecutive_failures += 1
         if self.consecutive_failures >= self.max_failures and self.summary.stopped is None:
             self.summary.stopped = f"{self.consecutive_failures} batches in a row could not be served ({reason})"
-
-
-def _restore_input_order(output: Path, source: InputFile, id_column: str) -> None:
-    """Rewrite a finished output in input order, with this input's line numbers (a resumed run appended its
-    rows after the earlier ones, which may come from another copy of the same tickets)."""
-    by_id = {row.ticket_id: (position, row) for position, row in enumerate(source.rows)}
-    with output.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        records = list(reader)
-    line = header.index("input_line")
-    keyed = []
-    for record in records:
-        position, row = by_id[_record_id(record, header, source.header, id_column)]
-        keyed.append((position, [*record[:line], str(row.row), *record[line + 1 :]]))
-    ordered = [record for _, record in sorted(keyed, key=lambda item: item[0])]
-    if ordered == records:
-        return
-    temporary = output.with_name(output.name + ".tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(ordered)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, output)
-
-
-def _record_id(record: list[str], header: list[str], input_header: list[str], id_column: str) -> str:
-    """The ticket id of an output record: its id column, else ``row-<input line>``."""
-    if id_column in input_header:
-        return record[header.index(id_column)]
-    return f"row-{record[header.index('input_line')]}"

@@ -1,14 +1,20 @@
 """FP32/FP16/INT8 export behind parity gates against PyTorch."""
 
 import json
+import shutil
 
+import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
 from ticket_classifier.build.layout import BUILD_REPORT_FILENAME
-from ticket_classifier.build.onnx_export import export_variants, parity_table
+from ticket_classifier.build.onnx_export import export_variants, parity_sample, parity_table
+from ticket_classifier.build.parity import GATES, Gate, compare_variant
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy
+from ticket_classifier.training.inference import predict_logits, softmax
 
 pytestmark = pytest.mark.slow
 
@@ -59,9 +65,76 @@ def test_int8_uses_this_cpus_preset(exported):
 
 
 def test_failed_gate_stops_the_build_and_keeps_the_report(tiny_model, tmp_path):
+    impossible = {"fp32": Gate(top1_agreement=1.01, mean_probability_difference=1.0, review_agreement=0.0)}
     with pytest.raises(TicketClassifierError, match=r"parity gate failed \(fp32: top-1 agreement .* < gate 1.01\)"):
-        export_variants(tiny_model.checkpoint, tmp_path, precisions=("fp32",), gates={"fp32": 1.01}, parity_samples=50)
+        export_variants(tiny_model.checkpoint, tmp_path, precisions=("fp32",), gates=impossible, parity_samples=50)
     assert (tmp_path / BUILD_REPORT_FILENAME).is_file()
+
+
+@pytest.fixture(scope="module")
+def parity_inputs(tiny_model, demo_csv):
+    """The tiny checkpoint, its texts and its PyTorch reference probabilities."""
+    checkpoint = load_checkpoint(tiny_model.checkpoint, attn_implementation="eager")
+    texts, targets, _ = parity_sample(tiny_model.checkpoint, str(demo_csv), 480)
+    reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
+    return checkpoint, texts, targets, reference
+
+
+def compare(parity_inputs, onnx_path, precision="fp32"):
+    checkpoint, texts, targets, reference = parity_inputs
+    return compare_variant(
+        precision, onnx_path, reference, checkpoint.tokenizer, texts, targets,
+        labels=checkpoint.labels, policy=read_review_policy(checkpoint.directory),
+    )  # fmt: skip
+
+
+def test_the_onnx_graph_applies_the_temperature(exported, parity_inputs):
+    import onnxruntime
+
+    checkpoint, texts, _, _ = parity_inputs
+    assert checkpoint.temperature != 1.0, "a test of the temperature needs one that is not 1"
+    output, _ = exported
+    session = onnxruntime.InferenceSession(str(output / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
+    logits, probabilities = session.run(["logits", "probabilities"], checkpoint.tokenizer.encode(texts[:64]))
+    np.testing.assert_allclose(probabilities, softmax(logits, checkpoint.temperature), atol=1e-6)
+    assert not np.allclose(probabilities, softmax(logits), atol=1e-3)
+
+
+def test_a_graph_that_lost_its_temperature_agrees_on_every_top1_and_still_fails(parity_inputs, tiny_model, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model.checkpoint, checkpoint)
+    (checkpoint / "calibration.json").write_text(json.dumps({"temperature": 5.0}))
+    export_variants(checkpoint, tmp_path / "onnx", precisions=("fp32",), parity_samples=50)  # passes against itself
+    result = compare(parity_inputs, tmp_path / "onnx" / "model.fp32.onnx")
+    assert result["top1_agreement"] == 1.0
+    assert not result["passed"] and any("mean probability difference" in failure for failure in result["failures"])
+
+
+def test_a_graph_with_nudged_weights_fails_its_gate(exported, parity_inputs, tmp_path):
+    output, _ = exported
+    model = onnx.load(str(output / "model.fp32.onnx"))
+    nudged = 0
+    rng = np.random.default_rng(0)
+    for initializer in model.graph.initializer:
+        if "classifier" in initializer.name:
+            weights = numpy_helper.to_array(initializer)
+            initializer.CopyFrom(
+                numpy_helper.from_array(
+                    weights + rng.normal(0, 0.5, weights.shape).astype(weights.dtype), initializer.name
+                )
+            )
+            nudged += 1
+    assert nudged, "found the classification head"
+    onnx.save(model, str(tmp_path / "nudged.onnx"))
+    result = compare(parity_inputs, tmp_path / "nudged.onnx")
+    assert not result["passed"] and result["failures"]
+    assert compare(parity_inputs, output / "model.fp32.onnx")["passed"], "the untouched graph passes the same check"
+
+
+def test_gates_are_documented_and_ordered_by_precision():
+    assert GATES["fp32"].mean_probability_difference < GATES["fp16"].mean_probability_difference
+    assert GATES["fp16"].mean_probability_difference < GATES["int8"].mean_probability_difference
+    assert all(gate.review_agreement >= 0.98 for gate in GATES.values())
 
 
 def test_explicit_parity_data_and_bad_label_set(tiny_model, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from ticket_classifier.build.model_configs import POSTPROCESS, RepositoryOptions
 from ticket_classifier.build.onnx_export import export_variants
+from ticket_classifier.build.parity import Gate
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
@@ -29,7 +30,7 @@ def weak_checkpoint(tiny_model, tmp_path):
 def test_a_precision_below_its_gate_leaves_nothing_servable_and_is_refused(tiny_model, tmp_path):
     onnx = tmp_path / "onnx"
     with pytest.raises(TicketClassifierError, match="parity gate failed"):
-        export_variants(tiny_model.checkpoint, onnx, precisions=("fp32",), gates={"fp32": 1.01})
+        export_variants(tiny_model.checkpoint, onnx, precisions=("fp32",), gates={"fp32": Gate(1.01, 1.0, 0.0)})
     assert not (onnx / "model.fp32.onnx").exists()
     report = json.loads((onnx / "build_report.json").read_text())
     assert report["variants"][0]["passed"] is False and report["variants"][0]["file"] is None

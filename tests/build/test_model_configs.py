@@ -1,10 +1,10 @@
 """Golden tests: the generated config.pbtxt text, byte for byte (transformer-deploy style).
 
-Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/build/test_model_configs.py``
-and review the diff.
+The test only compares. After a deliberate change, regenerate them with
+``make update-golden`` (``python tests/build/test_model_configs.py --update``) and review the diff.
 """
 
-import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,18 +34,18 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_generated_configs_match_golden_text(variant):
+def rendered(variant: str) -> dict[Path, str]:
+    """Every generated config.pbtxt of ``variant``, by its golden file."""
     options, input_names = VARIANTS[variant]
     served = options.keep_loaded([1, 2], active=2, candidate=3)
     configs = member_configs(options, input_names, 8, served) + [ensemble_config(options, input_names, 8, version=3)]
-    for config in configs:
-        golden = GOLDEN / variant / f"{config.name}.pbtxt"
-        text = config.render()
-        if os.environ.get("UPDATE_GOLDEN"):
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(text)
-        assert text == golden.read_text(), f"{golden} differs from the generated text"
+    return {GOLDEN / variant / f"{config.name}.pbtxt": config.render() for config in configs}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_generated_configs_match_golden_text(variant):
+    for golden, text in rendered(variant).items():
+        assert text == golden.read_text(), f"{golden} differs from the generated text (make update-golden)"
 
 
 def test_backend_and_platform_are_exclusive():
@@ -91,3 +91,13 @@ def test_bad_options_are_rejected(options, message):
 )
 def test_versions_kept_loaded(keep, served, active, candidate, loaded):
     assert RepositoryOptions(version_policy_latest=keep).keep_loaded(served, active, candidate) == loaded
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        sys.exit("usage: python tests/build/test_model_configs.py --update   (rewrites the golden files)")
+    for variant in sorted(VARIANTS):
+        for golden, text in rendered(variant).items():
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(text)
+            print(f"wrote {golden}")

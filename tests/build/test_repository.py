@@ -20,6 +20,8 @@ from ticket_classifier.build.version_check import check_version_files
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 
+pytestmark = pytest.mark.slow
+
 
 def test_layout_and_single_label_list(tiny_model):
     repository = tiny_model.repository

@@ -72,6 +72,7 @@ def test_export_with_missing_checkpoint(tmp_path, capsys):
     assert_one_line_error(code, error, "checkpoint folder not found")
 
 
+@pytest.mark.slow
 def test_build_repository_with_missing_onnx(tiny_model, tmp_path, capsys):
     code, _, error = run(
         capsys,
@@ -110,6 +111,7 @@ def test_train_rejects_zero_max_steps(capsys):
     assert_one_line_error(code, error, "--max-steps")
 
 
+@pytest.mark.slow
 def test_export_rejects_an_unknown_precision(tiny_model, tmp_path, capsys):
     code, _, error = run(
         capsys,
@@ -129,6 +131,7 @@ def test_export_rejects_zero_parity_samples(capsys):
     assert_one_line_error(code, error, "--parity-samples")
 
 
+@pytest.mark.slow
 def test_rollout_without_a_server(tiny_model, capsys):
     from ticket_classifier.server import free_port
 
@@ -139,6 +142,7 @@ def test_rollout_without_a_server(tiny_model, capsys):
     assert_one_line_error(code, error, f"no Triton server answers at http://{url}")
 
 
+@pytest.mark.slow
 def test_rollout_of_a_missing_version(tiny_model, capsys):
     code, _, error = run(capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "9")
     assert_one_line_error(code, error, "version 9 of ticket_classifier_tokenizer is not in")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ticket_classifier.cli import main
-from ticket_classifier.clients.batch import PREDICTION_COLUMNS
+from ticket_classifier.clients.output_file import PREDICTION_COLUMNS
 from ticket_classifier.server import ServerConfig, TritonServer
 
 pytestmark = pytest.mark.integration

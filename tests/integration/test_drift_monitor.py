@@ -316,3 +316,44 @@ def test_psi_plot_script_writes_the_plot_and_data(tiny_model, tmp_path, capsys):
     series = json.loads(output.with_suffix(".json").read_text())
     assert set(series) == {"in-distribution", "drifted"} and len(series["drifted"]) == 2
     assert "plot written" in capsys.readouterr().out
+
+
+def by_hand_psi(reference_shares, counts, epsilon):
+    """PSI written out independently of monitoring/psi.py: floor both sides at epsilon, renormalise, sum."""
+    total = sum(counts)
+    observed = [max(count / total, epsilon) for count in counts]
+    expected = [max(share, epsilon) for share in reference_shares]
+    observed = [value / sum(observed) for value in observed]
+    expected = [value / sum(expected) for value in expected]
+    return sum((a - e) * math.log(a / e) for a, e in zip(observed, expected))
+
+
+def test_the_sidecar_s_psi_equals_one_computed_from_the_reference_and_triton_s_own_counters(served, metric_total):
+    server, repository = served
+    monitor = monitor_for(server, repository)
+    before = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+    monitor.step()
+    with TicketClassifierClient(server.grpc_url) as client:
+        client.classify_batch(tickets(40, seed=3) + tickets(40, seed=9, drifted=True))
+    after = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+    psi = monitor.step()
+    reference = json.loads((repository / "ticket_classifier_postprocess" / "1" / "drift_reference.json").read_text())
+
+    def counts(metric, label, names):
+        return [
+            metric_total(after, metric, **{label: name}) - metric_total(before, metric, **{label: name})
+            for name in names
+        ]
+
+    categories = counts("ticket_classifier_predictions_total", "category", reference["labels"])
+    edges = reference["confidence_edges"]
+    bins = counts("ticket_classifier_confidence_total", "bin", [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:])])
+    assert sum(categories) == sum(bins) == 80
+    epsilon = monitor.config.epsilon
+    expected_category = by_hand_psi(
+        [reference["category_shares"][label] for label in reference["labels"]], categories, epsilon
+    )
+    expected_confidence = by_hand_psi(reference["confidence_shares"], bins, epsilon)
+    assert psi[("category", "time")] == pytest.approx(expected_category, rel=1e-9)
+    assert psi[("confidence", "time")] == pytest.approx(expected_confidence, rel=1e-9)
+    assert expected_category > 0.01, "a mixed stream is measurably off the reference"

@@ -1,5 +1,7 @@
 """Versioned rollout against a real server while a client keeps sending requests."""
 
+import json
+import shutil
 import threading
 import time
 
@@ -7,13 +9,19 @@ import pytest
 
 from ticket_classifier.build.layout import active_version, read_state, versions
 from ticket_classifier.build.model_configs import CLASSIFIER, POSTPROCESS
+from ticket_classifier.build.onnx_export import export_variants
+from ticket_classifier.build.parity import onnx_probabilities
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.labels import read_labels
 from ticket_classifier.server import ServerConfig, TritonServer
+from ticket_classifier.text import join_ticket_text
+from ticket_classifier.tokenization import TicketTokenizer
 
 pytestmark = pytest.mark.integration
+TICKET = ("VPN down", "cannot connect from home")
 
 
 class TrafficRecorder(threading.Thread):
@@ -23,6 +31,7 @@ class TrafficRecorder(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.versions: list[str] = []
+        self.scores: list[dict[str, float]] = []
         self.errors: list[str] = []
         self.stopping = threading.Event()
 
@@ -30,14 +39,21 @@ class TrafficRecorder(threading.Thread):
         with TicketClassifierClient(self.url, protocol="grpc") as client:
             while not self.stopping.is_set():
                 try:
-                    self.versions.append(client.classify("VPN down", "cannot connect from home").model_version)
+                    prediction = client.classify(*TICKET)
+                    self.versions.append(prediction.model_version)
+                    self.scores.append(prediction.scores)
                 except TicketClassifierError as exc:
                     self.errors.append(str(exc))
 
     def wait_for(self, count: int, timeout_s: float = 60.0) -> None:
+        """Until ``count`` more answers came; fails (with the errors seen) when they do not come in time."""
         deadline = time.monotonic() + timeout_s
         start = len(self.versions)
-        while len(self.versions) - start < count and time.monotonic() < deadline:
+        while len(self.versions) - start < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"only {len(self.versions) - start} of {count} answers in {timeout_s} s: {self.errors[-3:]}"
+                )
             time.sleep(0.05)
 
 
@@ -50,13 +66,35 @@ def served_repository(tiny_model, tmp_path):
         yield repository, server
 
 
-def test_rollout_and_rollback_lose_no_request(tiny_model, served_repository):
+@pytest.fixture
+def other_model(tiny_model, tmp_path):
+    """A second, truly different model: the tiny checkpoint with another temperature, exported again."""
+    checkpoint = tmp_path / "other" / "checkpoint"
+    shutil.copytree(tiny_model.checkpoint, checkpoint)
+    (checkpoint / "calibration.json").write_text(json.dumps({"temperature": 4.0}))
+    export_variants(checkpoint, tmp_path / "other" / "onnx", precisions=("fp32",), parity_samples=20)
+    return checkpoint, tmp_path / "other" / "onnx"
+
+
+def expected_scores(checkpoint, onnx_dir) -> dict[str, float]:
+    """What a version serves for :data:`TICKET`, computed in-process from its checkpoint and ONNX file."""
+    tokenizer = TicketTokenizer.from_directory(checkpoint)
+    probabilities = onnx_probabilities(onnx_dir / "model.fp32.onnx", tokenizer, [join_ticket_text(TICKET)])[0]
+    return dict(zip(read_labels(checkpoint), probabilities.tolist()))
+
+
+def test_rollout_and_rollback_lose_no_request_and_never_mix_versions(tiny_model, other_model, served_repository):
     repository, server = served_repository
+    by_version = {
+        "1": expected_scores(tiny_model.checkpoint, tiny_model.onnx.parent),
+        "2": expected_scores(*other_model),
+    }
+    assert max(abs(by_version["1"][label] - by_version["2"][label]) for label in by_version["1"]) > 0.01
     traffic = TrafficRecorder(server.grpc_url)
     traffic.start()
     try:
         traffic.wait_for(20)
-        built = build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+        built = build_repository(*other_model, repository)
         assert built.version == 2 and active_version(repository) == 1
         traffic.wait_for(10)
         assert rollout(repository, 2, server.http_url) == {"previous": 1, "active": 2}
@@ -71,6 +109,9 @@ def test_rollout_and_rollback_lose_no_request(tiny_model, served_repository):
     assert served[0] == "1" and "2" in served and served[-1] == "1"
     switches = [i for i in range(1, len(served)) if served[i] != served[i - 1]]
     assert len(switches) == 2, "each rollout switches once, with no back-and-forth"
+    for version, scores in zip(served, traffic.scores):  # every answer is wholly one version's
+        expected = by_version[version]
+        assert max(abs(scores[label] - expected[label]) for label in expected) < 1e-4, version
 
 
 class ReadinessRecorder(threading.Thread):

@@ -16,6 +16,24 @@ def test_psi_by_hand():
     assert population_stability_index([0.5, 0.5], [1, 3]) == pytest.approx(expected)
 
 
+def test_psi_by_hand_with_the_epsilon_floor_over_four_bins():
+    # reference [0.6, 0.3, 0.1, 0]; observed counts [10, 0, 50, 40] -> shares [0.1, 0, 0.5, 0.4]
+    epsilon = 0.01
+    expected = [0.6, 0.3, 0.1, epsilon]  # the empty reference bin floored ...
+    actual = [0.1, epsilon, 0.5, 0.4]  # ... and the empty observed bin too
+    expected = [value / sum(expected) for value in expected]  # then both renormalised to 1
+    actual = [value / sum(actual) for value in actual]
+    by_hand = sum((a - e) * math.log(a / e) for a, e in zip(actual, expected))
+    assert by_hand == pytest.approx(3.9254, abs=1e-4)
+    assert population_stability_index([0.6, 0.3, 0.1, 0.0], [10, 0, 50, 40], epsilon=epsilon) == pytest.approx(by_hand)
+
+
+def test_psi_grows_with_the_shift():
+    small = population_stability_index([0.5, 0.5], [55, 45])
+    large = population_stability_index([0.5, 0.5], [80, 20])
+    assert 0 < small < 0.1 < large
+
+
 def test_empty_bins_use_the_epsilon_floor():
     value = population_stability_index([1.0, 0.0], [50, 50], epsilon=1e-4)
     assert math.isfinite(value) and value > 1.0

@@ -5,12 +5,14 @@ import json
 
 import pytest
 from safetensors.torch import load_file
+from sklearn.metrics import f1_score
 
 from ticket_classifier.cli import main
 from ticket_classifier.drift_reference import read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.training.checkpoint import REQUIRED_FILES, load_checkpoint
+from ticket_classifier.training.checkpoint import REQUIRED_FILES, load_checkpoint, read_split
 from ticket_classifier.training.freezing import freeze, transformer_layers
+from ticket_classifier.training.inference import predict_logits
 from ticket_classifier.training.pipeline import train
 from ticket_classifier.training.trainer import METRICS_LOG_FILENAME
 
@@ -143,3 +145,27 @@ def test_freezing_embeddings_and_layers(tiny_encoders, architecture):
     assert all(p.requires_grad for p in layers[1].parameters())
     with pytest.raises(TicketClassifierError, match="only 2 layers"):
         freeze(model, embeddings=False, layers=3)
+
+
+def test_the_tiny_model_learns_more_than_the_majority_class(tiny_model):
+    metrics = json.loads((tiny_model.checkpoint / "metrics.json").read_text())
+    counts = metrics["data"]["train_label_counts"]
+    majority = max(counts.values()) / sum(counts.values())
+    assert metrics["test"]["accuracy"] > majority + 0.1, (metrics["test"], majority)
+
+
+def test_early_stopping_keeps_the_best_epoch_not_the_last(tiny_encoders, demo_csv, tmp_path, make_training_config):
+    # A learning rate this high peaks at epoch 2 and then collapses (seeded, so always here).
+    config = make_training_config(tiny_encoders["bert"], demo_csv, tmp_path / "run")
+    config.optimization.epochs = 6
+    config.optimization.learning_rate = 2e-2
+    config.optimization.early_stopping_patience = 10
+    result = train(config, show_progress=False)
+    scores = [entry["validation"]["macro_f1"] for entry in result.metrics["history"] if entry["event"] == "epoch"]
+    best = result.metrics["best_epoch"]
+    assert best < len(scores) and scores[best - 1] == max(scores) > scores[-1]
+    checkpoint = load_checkpoint(result.checkpoint_dir)
+    texts, labels = read_split(result.checkpoint_dir, "validation")
+    predicted = predict_logits(checkpoint.model, checkpoint.tokenizer, texts).argmax(axis=1)
+    saved = f1_score([checkpoint.labels.index(label) for label in labels], predicted, average="macro", zero_division=0)
+    assert saved == pytest.approx(scores[best - 1]), "the saved weights are the best epoch's"
