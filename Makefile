@@ -55,8 +55,9 @@ mutation: $(STAMP)  ## mutation testing of the core decision modules (cosmic-ray
 	$(BIN)/python -m pip install --quiet "cosmic-ray>=8.7,<9"
 	$(BIN)/python tests/mutation/run.py
 
-update-golden: $(STAMP)  ## rewrite the golden config.pbtxt files after a deliberate change; review the diff
+update-golden: $(STAMP)  ## rewrite the golden files (config.pbtxt, served predictions) after a deliberate change; review the diff
 	$(BIN)/python tests/build/test_model_configs.py --update
+	$(BIN)/python -m pytest -q tests/integration/test_served_predictions.py --update-golden
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

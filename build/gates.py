@@ -6,11 +6,14 @@ wrongly with confidence. The gate refuses it unless ``--allow-below-baseline`` i
 model card records the outcome either way.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
-from ticket_classifier.build.layout import BUILD_REPORT_FILENAME, onnx_filename
+from ticket_classifier.build.layout import onnx_filename
+from ticket_classifier.build.parity import Gate
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
 from ticket_classifier.training.checkpoint import METRICS_FILENAME
 
 
@@ -26,6 +29,12 @@ def servable_onnx(onnx_dir: Path, precision: str) -> tuple[Path, dict]:
     if variant is None:
         raise TicketClassifierError(
             f"{precision} was not exported to {onnx_dir}; run 'ticket-classifier export --precisions {precision}'"
+        )
+    unmeasured = [field.name for field in dataclasses.fields(Gate) if variant.get(field.name) is None]
+    if unmeasured:
+        raise TicketClassifierError(
+            f"{report_path} has no {', '.join(unmeasured)} for {precision}: it was written by an older "
+            "ticket-classifier, before those gates; export the checkpoint again"
         )
     if not variant["passed"]:
         raise TicketClassifierError(

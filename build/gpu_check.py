@@ -18,6 +18,7 @@ from ticket_classifier.build.model_configs import PRECISIONS
 from ticket_classifier.build.onnx_export import parity_sample
 from ticket_classifier.build.parity import compare_variant
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import PROBABILITIES
 from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy
 from ticket_classifier.training.inference import predict_logits, softmax
 
@@ -32,10 +33,10 @@ def throughput(onnx_path: Path, provider: str, tokenizer, texts: list[str], repe
     speeds = {}
     for batch_size in BATCH_SIZES:
         feed = tokenizer.encode((texts * (batch_size // len(texts) + 1))[:batch_size])
-        session.run(["probabilities"], feed)
+        session.run([PROBABILITIES], feed)
         started = time.perf_counter()
         for _ in range(repeats):
-            session.run(["probabilities"], feed)
+            session.run([PROBABILITIES], feed)
         speeds[batch_size] = round(batch_size * repeats / (time.perf_counter() - started), 1)
     return speeds
 

@@ -1,9 +1,11 @@
 """Names, version bookkeeping and the state file of the model repository (standard library only).
 
 ``repository_state.json`` at the repository's root is the one record of what is served: the
-``active`` version (the ensemble's), the ``served`` versions (those the step models load), and
-the ``quarantined`` ones with the reason. The builder writes it for a new repository and the
-rollout updates it; everything else reads it, never the generated ``config.pbtxt`` text.
+``active`` version (the ensemble's), the ``served`` versions (those the step models load), the
+``quarantined`` ones with the reason, and for each built version what its configurations are
+generated from (``builds``: the build options, the model's input names and label count). The
+builder writes it and adds each version's record; the rollout updates it; everything else reads
+it, never the generated ``config.pbtxt`` text nor the version's files.
 Triton ignores files at the repository's root, and version folders renamed ``quarantined-N``.
 
 The drift monitor and the rollout read a repository with these helpers without the training
@@ -16,14 +18,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import ENSEMBLE, MODEL_INFO_FILENAME, POSTPROCESS, STEPS
 
-MEMBERS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
-ENSEMBLE_VERSION = "1"
-MODEL_INFO_FILENAME = "model_info.json"
-BUILD_REPORT_FILENAME = "build_report.json"
-REVIEW_POLICY_FILENAME = "review_policy.json"
 STATE_FILENAME = "repository_state.json"
 QUARANTINE_PREFIX = "quarantined-"
 
@@ -40,6 +37,16 @@ class RepositoryState:
     active: int
     served: list[int]
     quarantined: dict[str, str] = field(default_factory=dict)
+    builds: dict[str, dict] = field(default_factory=dict)
+
+    def build(self, version: int) -> dict:
+        """The build record of ``version`` (options, input_names, num_labels)."""
+        if str(version) not in self.builds:
+            raise TicketClassifierError(
+                f"version {version} has no build record in {STATE_FILENAME} (built by an older ticket-classifier): "
+                "build it again"
+            )
+        return self.builds[str(version)]
 
     def to_json(self) -> str:
         """The file's text."""
@@ -62,6 +69,7 @@ def read_state(repository: Path) -> RepositoryState | None:
             active=int(data["active"]),
             served=sorted(int(version) for version in data["served"]),
             quarantined={str(key): str(value) for key, value in data.get("quarantined", {}).items()},
+            builds={str(key): dict(value) for key, value in data.get("builds", {}).items()},
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise TicketClassifierError(f"{path} is damaged ({exc}): rebuild the repository") from None
@@ -94,7 +102,7 @@ def next_version(repository: Path) -> int:
     """One more than the highest version any step model has or had (quarantined ones count: never reused)."""
     state = read_state(repository)
     quarantined = [int(version) for version in state.quarantined] if state else []
-    highest = max([max(versions(repository, model), default=0) for model in MEMBERS] + quarantined, default=0)
+    highest = max([max(versions(repository, model), default=0) for model in STEPS] + quarantined, default=0)
     return highest + 1
 
 
@@ -107,7 +115,7 @@ def active_version(repository: Path) -> int | None:
 def quarantine(repository: Path, version: int, reason: str) -> None:
     """Move every step's folder of ``version`` aside (``quarantined-N``), so no server ever loads it; record why."""
     repository = Path(repository)
-    for model in MEMBERS:
+    for model in STEPS:
         folder = repository / model / str(version)
         if folder.is_dir():
             folder.rename(repository / model / f"{QUARANTINE_PREFIX}{version}")

@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ticket_classifier.build.parity import onnx_probabilities
-from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels
 from ticket_classifier.review_outcome import review_outcome
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.contract import MODEL_CARD_JSON, MODEL_CARD_MARKDOWN
+from ticket_classifier.runtime.review import ReviewPolicy
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import METRICS_FILENAME, read_split
 
-MODEL_CARD_JSON = "model_card.json"
-MODEL_CARD_MARKDOWN = "model_card.md"
 EVALUATION_PATH = Path("report") / "evaluation.json"  # written by training (ticket_classifier.training.evaluation)
 
 

@@ -10,7 +10,7 @@
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from ticket_classifier.build.pbtxt import (
     DynamicBatching,
@@ -21,19 +21,33 @@ from ticket_classifier.build.pbtxt import (
     TensorConfig,
     VersionPolicy,
 )
-from ticket_classifier.text import MAX_FIELD_BYTES_PARAMETER, MAX_REQUEST_BYTES_PARAMETER
-
-ENSEMBLE = "ticket_classifier"
-TOKENIZER = "ticket_classifier_tokenizer"
-CLASSIFIER = "ticket_classifier_onnx"
-POSTPROCESS = "ticket_classifier_postprocess"
+from ticket_classifier.runtime.contract import (
+    CATEGORY,
+    CLASSIFIER,
+    CLASSIFIER_OUTPUTS,
+    CONFIDENCE,
+    ENSEMBLE,
+    INTRA_OP_THREADS_PARAMETER,
+    LENGTH_BUCKETS_PARAMETER,
+    MAX_FIELD_BYTES_PARAMETER,
+    MAX_REQUEST_BYTES_PARAMETER,
+    MODEL_VERSION,
+    POSTPROCESS,
+    POSTPROCESS_INPUT,
+    PROBABILITIES,
+    RANKED_LABELS,
+    RANKED_SCORES,
+    REQUIRES_REVIEW,
+    REVIEW_REASONS,
+    TEXT_INPUTS,
+    TOKENIZER,
+    TOP_LABELS,
+    TOP_SCORES,
+)
 
 DEVICES = ("cpu", "gpu")
 CLASSIFIER_BACKENDS = ("python", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
-
-TEXT_INPUTS = ("SUBJECT", "DESCRIPTION")
-CLASSIFIER_OUTPUTS = ("logits", "probabilities")
 
 
 @dataclass
@@ -51,7 +65,8 @@ class RepositoryOptions:
     onnx_intra_op_threads: int = 0
     version_policy_latest: int = 2
     precision: str = "fp32"
-    length_bucketing: bool = True
+    length_buckets: list[int] = field(default_factory=lambda: [32, 64])
+    length_bucketing: bool | None = None  # replaced by length_buckets; named in a clear error
     max_field_bytes: int = 64 * 1024
     max_request_bytes: int = 1024 * 1024
     queue_timeout_ms: int = 30000
@@ -80,6 +95,13 @@ class RepositoryOptions:
             raise ValueError("repository needs 1 <= max_field_bytes <= max_request_bytes")
         if not 0.0 <= self.min_macro_f1 <= 1.0:
             raise ValueError("repository.min_macro_f1 must lie in [0, 1]")
+        if self.length_bucketing is not None:
+            raise ValueError(
+                "repository.length_bucketing was replaced by repository.length_buckets: a list of padded "
+                "lengths (for example [32, 64]), or [] to pad each request to its longest ticket"
+            )
+        if any(length < 1 for length in self.length_buckets) or self.length_buckets != sorted(set(self.length_buckets)):
+            raise ValueError(f"repository.length_buckets must be ascending positive lengths, got {self.length_buckets}")
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
 
@@ -114,6 +136,28 @@ class RepositoryOptions:
         return sorted(kept)
 
 
+@dataclass(frozen=True)
+class VersionBuild:
+    """What one version's configurations are generated from: its build options and the model's shapes.
+
+    Recorded in ``repository_state.json`` when the version is built, so that a rollout regenerates
+    the configurations from the record, not from the files of the version.
+    """
+
+    options: RepositoryOptions
+    input_names: tuple[str, ...]
+    num_labels: int
+
+    def to_record(self) -> dict:
+        """The JSON record."""
+        return {"options": asdict(self.options), "input_names": list(self.input_names), "num_labels": self.num_labels}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "VersionBuild":
+        """The build of a JSON record."""
+        return cls(RepositoryOptions(**record["options"]), tuple(record["input_names"]), int(record["num_labels"]))
+
+
 def served_versions(versions: Sequence[int]) -> VersionPolicy:
     """Load exactly these versions: a version on disk is served only once a rollout has checked it."""
     return VersionPolicy("specific", versions=tuple(sorted(versions)))
@@ -122,9 +166,9 @@ def served_versions(versions: Sequence[int]) -> VersionPolicy:
 def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], versions: Sequence[int]) -> ModelConfig:
     """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU).
 
-    With ``length_bucketing`` each request is padded to a fixed length bucket, so that the
-    classifier's batcher can merge requests; without it, to its own longest text. Fields and
-    requests over the byte limits are refused before decoding.
+    With ``length_buckets`` each request is padded to the smallest bucket (or the model's maximum
+    length) that holds it, so that the classifier's batcher can merge requests; with none, to its
+    own longest text. Fields and requests over the byte limits are refused before decoding.
     """
     return ModelConfig(
         name=TOKENIZER,
@@ -135,7 +179,10 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], ver
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
-        parameters={"length_bucketing": "true" if options.length_bucketing else "false", **options.size_limits()},
+        parameters={
+            LENGTH_BUCKETS_PARAMETER: ",".join(str(length) for length in options.length_buckets),
+            **options.size_limits(),
+        },
     )
 
 
@@ -144,7 +191,7 @@ def classifier_config(
 ) -> ModelConfig:
     """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
     native = options.classifier_backend == "onnxruntime"
-    parameters = {} if native else {"intra_op_num_threads": str(options.onnx_intra_op_threads)}
+    parameters = {} if native else {INTRA_OP_THREADS_PARAMETER: str(options.onnx_intra_op_threads)}
     return ModelConfig(
         name=CLASSIFIER,
         backend=None if native else "python",
@@ -163,15 +210,15 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
     """What the postprocessing step (and so the ensemble) returns."""
     k = min(top_k, num_labels)
     return (
-        TensorConfig("CATEGORY", "TYPE_STRING", (1,)),
-        TensorConfig("CONFIDENCE", "TYPE_FP32", (1,)),
-        TensorConfig("TOP_LABELS", "TYPE_STRING", (k,)),
-        TensorConfig("TOP_SCORES", "TYPE_FP32", (k,)),
-        TensorConfig("RANKED_LABELS", "TYPE_STRING", (num_labels,)),
-        TensorConfig("RANKED_SCORES", "TYPE_FP32", (num_labels,)),
-        TensorConfig("REQUIRES_REVIEW", "TYPE_BOOL", (1,)),
-        TensorConfig("REVIEW_REASONS", "TYPE_STRING", (1,)),
-        TensorConfig("MODEL_VERSION", "TYPE_STRING", (1,)),
+        TensorConfig(CATEGORY, "TYPE_STRING", (1,)),
+        TensorConfig(CONFIDENCE, "TYPE_FP32", (1,)),
+        TensorConfig(TOP_LABELS, "TYPE_STRING", (k,)),
+        TensorConfig(TOP_SCORES, "TYPE_FP32", (k,)),
+        TensorConfig(RANKED_LABELS, "TYPE_STRING", (num_labels,)),
+        TensorConfig(RANKED_SCORES, "TYPE_FP32", (num_labels,)),
+        TensorConfig(REQUIRES_REVIEW, "TYPE_BOOL", (1,)),
+        TensorConfig(REVIEW_REASONS, "TYPE_STRING", (1,)),
+        TensorConfig(MODEL_VERSION, "TYPE_STRING", (1,)),
     )
 
 
@@ -182,7 +229,7 @@ def postprocess_config(options: RepositoryOptions, num_labels: int, versions: Se
         backend="python",
         max_batch_size=options.max_batch_size,
         version_policy=served_versions(versions),
-        inputs=(TensorConfig("PROBABILITIES", "TYPE_FP32", (num_labels,)),),
+        inputs=(TensorConfig(POSTPROCESS_INPUT, "TYPE_FP32", (num_labels,)),),
         outputs=postprocess_outputs(num_labels, options.top_k),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", 1),),
@@ -215,12 +262,12 @@ def ensemble_config(
             EnsembleStep(
                 CLASSIFIER,
                 input_map=tuple((name, name) for name in input_names),
-                output_map=(("probabilities", "probabilities"),),
+                output_map=((PROBABILITIES, PROBABILITIES),),
                 model_version=version,
             ),
             EnsembleStep(
                 POSTPROCESS,
-                input_map=(("PROBABILITIES", "probabilities"),),
+                input_map=((POSTPROCESS_INPUT, PROBABILITIES),),
                 output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
                 model_version=version,
             ),

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from ticket_classifier.build.graph_optimization import optimize_transformer
-from ticket_classifier.build.layout import BUILD_REPORT_FILENAME, onnx_filename
-from ticket_classifier.build.model_configs import CLASSIFIER_OUTPUTS, PRECISIONS
+from ticket_classifier.build.layout import onnx_filename
+from ticket_classifier.build.model_configs import PRECISIONS
 from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu, quantize_int8
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS
 from ticket_classifier.training.checkpoint import (
     Checkpoint,
     load_checkpoint,

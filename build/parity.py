@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score
 
-from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.contract import PROBABILITIES
+from ticket_classifier.runtime.review import ReviewPolicy
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 BATCH_SIZE = 64
 CPU = "CPUExecutionProvider"
@@ -59,7 +60,7 @@ def onnx_probabilities(
         )
     session = ort.InferenceSession(str(onnx_path), providers=[provider])
     rows = [
-        session.run(["probabilities"], tokenizer.encode(texts[start : start + BATCH_SIZE]))[0]
+        session.run([PROBABILITIES], tokenizer.encode(texts[start : start + BATCH_SIZE]))[0]
         for start in range(0, len(texts), BATCH_SIZE)
     ]
     return np.concatenate(rows)

@@ -1,34 +1,16 @@
-"""Small classes that render Triton ``config.pbtxt`` text (protobuf text format).
+"""Triton model configurations as small frozen objects, rendered through Triton's own schema.
 
-Each class renders one block; :class:`ModelConfig` puts them together. The text is generated,
-never hand-edited, and golden tests compare it byte for byte.
+:class:`ModelConfig` and its parts describe one ``config.pbtxt``; :meth:`ModelConfig.render`
+builds Triton's ``ModelConfig`` protobuf message (``tritonclient.grpc.model_config_pb2``) from
+them and prints it with ``google.protobuf.text_format``. A field or enum value that Triton's
+schema does not know fails here, at build time, not when the server loads the model. The text
+is generated, never hand-edited, and golden tests compare it byte for byte.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-_INDENT = "  "
-
-
-def _quote(value: str) -> str:
-    """A protobuf text-format string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _int_list(values: Sequence[int]) -> str:
-    """``[ 1, 2 ]``"""
-    return "[ " + ", ".join(str(value) for value in values) + " ]"
-
-
-def _indent(text: str, levels: int = 1) -> str:
-    """Indent every line of ``text``."""
-    return "\n".join(_INDENT * levels + line if line else line for line in text.splitlines())
-
-
-def _list_block(name: str, items: Sequence[str]) -> str:
-    """``name [ {...}, {...} ]`` from rendered item bodies."""
-    bodies = ",\n".join(_indent("{\n" + _indent(item) + "\n}") for item in items)
-    return f"{name} [\n{bodies}\n]"
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as schema
 
 
 @dataclass(frozen=True)
@@ -39,9 +21,11 @@ class TensorConfig:
     data_type: str
     dims: tuple[int, ...]
 
-    def render(self) -> str:
-        """The tensor's body."""
-        return f"name: {_quote(self.name)}\ndata_type: {self.data_type}\ndims: {_int_list(self.dims)}"
+    def fill(self, tensor) -> None:
+        """Set a ``ModelInput`` or ``ModelOutput`` message."""
+        tensor.name = self.name
+        tensor.data_type = schema.DataType.Value(self.data_type)
+        tensor.dims.extend(self.dims)
 
 
 @dataclass(frozen=True)
@@ -56,15 +40,12 @@ class QueuePolicy:
     timeout_microseconds: int = 0
     max_queue_size: int = 0
 
-    def render(self) -> str:
-        """The ``default_queue_policy`` block."""
-        lines = [
-            "timeout_action: REJECT",
-            f"default_timeout_microseconds: {self.timeout_microseconds}",
-            "allow_timeout_override: true",
-            f"max_queue_size: {self.max_queue_size}",
-        ]
-        return "default_queue_policy {\n" + _indent("\n".join(lines)) + "\n}"
+    def fill(self, policy: schema.ModelQueuePolicy) -> None:
+        """Set the ``default_queue_policy`` message."""
+        policy.timeout_action = schema.ModelQueuePolicy.REJECT
+        policy.default_timeout_microseconds = self.timeout_microseconds
+        policy.allow_timeout_override = True
+        policy.max_queue_size = self.max_queue_size
 
 
 @dataclass(frozen=True)
@@ -75,15 +56,12 @@ class DynamicBatching:
     preferred_batch_sizes: tuple[int, ...] = ()
     queue_policy: QueuePolicy | None = None
 
-    def render(self) -> str:
-        """The ``dynamic_batching`` block."""
-        lines = []
-        if self.preferred_batch_sizes:
-            lines.append(f"preferred_batch_size: {_int_list(self.preferred_batch_sizes)}")
-        lines.append(f"max_queue_delay_microseconds: {self.max_queue_delay_microseconds}")
+    def fill(self, batching: schema.ModelDynamicBatching) -> None:
+        """Set the ``dynamic_batching`` message."""
+        batching.preferred_batch_size.extend(self.preferred_batch_sizes)
+        batching.max_queue_delay_microseconds = self.max_queue_delay_microseconds
         if self.queue_policy:
-            lines.append(self.queue_policy.render())
-        return "dynamic_batching {\n" + _indent("\n".join(lines)) + "\n}"
+            self.queue_policy.fill(batching.default_queue_policy)
 
 
 @dataclass(frozen=True)
@@ -93,9 +71,10 @@ class InstanceGroup:
     kind: str = "KIND_CPU"
     count: int = 1
 
-    def render(self) -> str:
-        """The group's body."""
-        return f"count: {self.count}\nkind: {self.kind}"
+    def fill(self, group: schema.ModelInstanceGroup) -> None:
+        """Set one ``instance_group`` message."""
+        group.count = self.count
+        group.kind = schema.ModelInstanceGroup.Kind.Value(self.kind)
 
 
 @dataclass(frozen=True)
@@ -106,15 +85,14 @@ class VersionPolicy:
     num_versions: int = 1
     versions: tuple[int, ...] = ()
 
-    def render(self) -> str:
-        """The ``version_policy`` block."""
+    def fill(self, policy: schema.ModelVersionPolicy) -> None:
+        """Set the ``version_policy`` message."""
         if self.kind == "latest":
-            body = f"latest: {{ num_versions: {self.num_versions} }}"
+            policy.latest.num_versions = self.num_versions
         elif self.kind == "all":
-            body = "all: { }"
+            policy.all.SetInParent()
         else:
-            body = f"specific: {{ versions: {_int_list(self.versions)} }}"
-        return f"version_policy: {{ {body} }}"
+            policy.specific.versions.extend(self.versions)
 
 
 @dataclass(frozen=True)
@@ -126,12 +104,12 @@ class EnsembleStep:
     output_map: tuple[tuple[str, str], ...]
     model_version: int = -1
 
-    def render(self) -> str:
-        """The step's body."""
-        lines = [f"model_name: {_quote(self.model_name)}", f"model_version: {self.model_version}"]
-        lines += [f"input_map {{ key: {_quote(key)} value: {_quote(value)} }}" for key, value in self.input_map]
-        lines += [f"output_map {{ key: {_quote(key)} value: {_quote(value)} }}" for key, value in self.output_map]
-        return "\n".join(lines)
+    def fill(self, step: schema.ModelEnsembling.Step) -> None:
+        """Set one ``step`` message."""
+        step.model_name = self.model_name
+        step.model_version = self.model_version
+        step.input_map.update(dict(self.input_map))
+        step.output_map.update(dict(self.output_map))
 
 
 @dataclass(frozen=True)
@@ -154,24 +132,29 @@ class ModelConfig:
         if (self.backend is None) == (self.platform is None):
             raise ValueError(f"model {self.name}: set exactly one of backend and platform")
 
-    def render(self) -> str:
-        """The complete ``config.pbtxt`` text, ending with a newline."""
-        blocks = [f"name: {_quote(self.name)}"]
-        blocks.append(f"backend: {_quote(self.backend)}" if self.backend else f"platform: {_quote(self.platform)}")
-        blocks.append(f"max_batch_size: {self.max_batch_size}")
+    def to_proto(self) -> schema.ModelConfig:
+        """Triton's ``ModelConfig`` message."""
+        config = schema.ModelConfig(name=self.name, max_batch_size=self.max_batch_size)
+        if self.backend:
+            config.backend = self.backend
+        else:
+            config.platform = self.platform
         if self.version_policy:
-            blocks.append(self.version_policy.render())
-        blocks.append(_list_block("input", [tensor.render() for tensor in self.inputs]))
-        blocks.append(_list_block("output", [tensor.render() for tensor in self.outputs]))
+            self.version_policy.fill(config.version_policy)
+        for tensor in self.inputs:
+            tensor.fill(config.input.add())
+        for tensor in self.outputs:
+            tensor.fill(config.output.add())
         if self.dynamic_batching:
-            blocks.append(self.dynamic_batching.render())
-        if self.instance_groups:
-            blocks.append(_list_block("instance_group", [group.render() for group in self.instance_groups]))
-        for key, value in sorted(self.parameters.items()):
-            blocks.append(
-                f"parameters {{\n{_INDENT}key: {_quote(key)}\n{_INDENT}value: {{ string_value: {_quote(value)} }}\n}}"
-            )
-        if self.ensemble_steps:
-            steps = _list_block("step", [step.render() for step in self.ensemble_steps])
-            blocks.append("ensemble_scheduling {\n" + _indent(steps) + "\n}")
-        return "\n".join(blocks) + "\n"
+            self.dynamic_batching.fill(config.dynamic_batching)
+        for group in self.instance_groups:
+            group.fill(config.instance_group.add())
+        for key, value in self.parameters.items():
+            config.parameters[key].string_value = value
+        for step in self.ensemble_steps:
+            step.fill(config.ensemble_scheduling.step.add())
+        return config
+
+    def render(self) -> str:
+        """The complete ``config.pbtxt`` text."""
+        return text_format.MessageToString(self.to_proto())

@@ -3,16 +3,17 @@
 Layout (``N`` is the model version)::
 
     ticket_classifier/              config.pbtxt (steps pinned to the active version), 1/
-    ticket_classifier_tokenizer/    config.pbtxt, N/model.py, ticket_text.py, ticket_tokenization.py,
-                                                    ticket_metrics.py, tokenizer.json, ticket_tokenizer.json
-    ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json (+ model.py for the Python backend)
-    ticket_classifier_postprocess/  config.pbtxt, N/model.py, ticket_review.py, ticket_metrics.py, labels.json,
-                                                    model_info.json, review_policy.json, drift_reference.json
+    ticket_classifier_tokenizer/    config.pbtxt, N/model.py, runtime/, tokenizer.json, ticket_tokenizer.json
+    ticket_classifier_onnx/         config.pbtxt, N/model.onnx, build_report.json
+                                                    (+ model.py and runtime/ for the Python backend)
+    ticket_classifier_postprocess/  config.pbtxt, N/model.py, runtime/, labels.json, model_info.json,
+                                                    review_policy.json, drift_reference.json, model_card.*
 
-The label list is written once, into the postprocessing step. The text-joining and
-tokenization modules are copied verbatim from this package, so serving runs the code
-training ran; so are the review policy module, which the clients run too, and the product
-metrics' names, which the drift sidecar reads. A new version is added beside the existing
+(the names are the serving contract's, :mod:`ticket_classifier.runtime.contract`). Each
+Python model's ``model.py`` and the ``runtime`` package beside it are copied as-is from
+:mod:`ticket_classifier.runtime`, so serving runs the text joining, tokenization and review
+policy that training and the clients run. The label list is written once, into the
+postprocessing step. A new version is added beside the existing
 ones without touching what is served (the configurations and ``repository_state.json``):
 ``ticket-classifier rollout`` (:func:`ticket_classifier.build.rollout.rollout`) checks it,
 loads it and points the ensemble at it.
@@ -26,46 +27,39 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ticket_classifier import text, tokenization
+from ticket_classifier import runtime
 from ticket_classifier.build.gates import quality_gate, servable_onnx
-from ticket_classifier.build.layout import (
-    BUILD_REPORT_FILENAME,
-    ENSEMBLE_VERSION,
-    MEMBERS,
-    MODEL_INFO_FILENAME,
-    REVIEW_POLICY_FILENAME,
-    RepositoryState,
-    next_version,
-    read_state,
-    versions,
-    write_state,
-)
+from ticket_classifier.build.layout import RepositoryState, next_version, read_state, versions, write_state
 from ticket_classifier.build.model_card import model_card, write_model_card
-from ticket_classifier.build.model_configs import (
-    CLASSIFIER,
-    ENSEMBLE,
-    POSTPROCESS,
-    TOKENIZER,
-    RepositoryOptions,
-    ensemble_config,
-    member_configs,
-)
-from ticket_classifier.build.triton_models import CLASSIFIER_SOURCE, POSTPROCESS_SOURCE, TOKENIZER_SOURCE
-from ticket_classifier.clients import review
-from ticket_classifier.clients.review import ReviewPolicy
-from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME
+from ticket_classifier.build.model_configs import RepositoryOptions, VersionBuild, ensemble_config, member_configs
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
-from ticket_classifier.monitoring import product_metrics
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.contract import (
+    BUILD_REPORT_FILENAME,
+    CLASSIFIER,
+    DRIFT_REFERENCE_FILENAME,
+    ENSEMBLE,
+    ENSEMBLE_VERSION,
+    MODEL_INFO_FILENAME,
+    ONNX_MODEL_FILENAME,
+    POSTPROCESS,
+    PYTHON_MODEL_FILENAME,
+    REVIEW_POLICY_FILENAME,
+    RUNTIME_PACKAGE,
+    STEPS,
+    TOKENIZER,
+)
+from ticket_classifier.runtime.review import ReviewPolicy
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import check_checkpoint
 
-TOKENIZER_VENDORED = {
-    "ticket_text.py": Path(text.__file__),
-    "ticket_tokenization.py": Path(tokenization.__file__),
-    "ticket_metrics.py": Path(product_metrics.__file__),
+RUNTIME_SOURCE = Path(runtime.__file__).parent
+# Each Python step's model.py, in the runtime package (models/ itself is not copied).
+MODEL_SOURCES = {
+    TOKENIZER: RUNTIME_SOURCE / "models" / "tokenizer" / PYTHON_MODEL_FILENAME,
+    CLASSIFIER: RUNTIME_SOURCE / "models" / "classifier" / PYTHON_MODEL_FILENAME,
+    POSTPROCESS: RUNTIME_SOURCE / "models" / "postprocess" / PYTHON_MODEL_FILENAME,
 }
-POSTPROCESS_VENDORED = {"ticket_review.py": Path(review.__file__), "ticket_metrics.py": Path(product_metrics.__file__)}
 
 
 @dataclass
@@ -120,26 +114,52 @@ def build_repository(
     version = version or next_version(output_dir)
     if version < 1:
         raise TicketClassifierError(f"model version must be at least 1, got {version}")
-    for model in MEMBERS:
+    for model in STEPS:
         if (output_dir / model / str(version)).exists():
             raise TicketClassifierError(f"{output_dir / model / str(version)} already exists: choose another --version")
-    for model in MEMBERS:
-        (output_dir / model / str(version)).mkdir(parents=True)
+    created = [output_dir / model / str(version) for model in STEPS]
+    for folder in created:
+        folder.mkdir(parents=True)
+    try:  # a build that fails half-way leaves nothing of its version behind
+        model_version, card = _write_version(
+            output_dir, version, checkpoint_dir, onnx_path, onnx_dir, options, ticket_tokenizer, labels,
+            review_policy, build_report, quality,
+        )  # fmt: skip
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    build = VersionBuild(options, ticket_tokenizer.input_names, len(labels))
+    activated = state is None
+    if activated:
+        state = RepositoryState(active=version, served=[version])
+        write_member_configs(output_dir, build, [version])
+        write_ensemble(output_dir, build, version)
+    state.builds[str(version)] = build.to_record()
+    write_state(output_dir, state)
+    return BuiltRepository(
+        path=output_dir, version=version, model_version=model_version, activated=activated, model_card=card
+    )
+
+
+def _write_version(
+    output_dir, version, checkpoint_dir, onnx_path, onnx_dir, options, ticket_tokenizer, labels, review_policy,
+    build_report, quality,
+) -> tuple[str, Path]:  # fmt: skip
+    """Write the files of ``version`` into the three step folders; its model version string and model card."""
 
     tokenizer_dir = output_dir / TOKENIZER / str(version)
-    shutil.copyfile(TOKENIZER_SOURCE, tokenizer_dir / "model.py")
-    _copy_modules(TOKENIZER_VENDORED, tokenizer_dir)
+    copy_python_model(TOKENIZER, tokenizer_dir)
     ticket_tokenizer.save(tokenizer_dir)
 
     classifier_dir = output_dir / CLASSIFIER / str(version)
-    shutil.copyfile(onnx_path, classifier_dir / "model.onnx")
+    shutil.copyfile(onnx_path, classifier_dir / ONNX_MODEL_FILENAME)
     shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
     if options.classifier_backend == "python":
-        shutil.copyfile(CLASSIFIER_SOURCE, classifier_dir / "model.py")
+        copy_python_model(CLASSIFIER, classifier_dir)
 
     postprocess_dir = output_dir / POSTPROCESS / str(version)
-    shutil.copyfile(POSTPROCESS_SOURCE, postprocess_dir / "model.py")
-    _copy_modules(POSTPROCESS_VENDORED, postprocess_dir)
+    copy_python_model(POSTPROCESS, postprocess_dir)
     (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
     write_labels(postprocess_dir, labels)
     shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
@@ -152,7 +172,6 @@ def build_repository(
         "onnx_sha256": digest,
         "checkpoint": str(checkpoint_dir.resolve()),
         "labels": len(labels),
-        "options": asdict(options),
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -161,19 +180,15 @@ def build_repository(
     )
     for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
         precompile(folder)
-    if state is None:
-        write_member_configs(output_dir, options, version, [version])
-        write_ensemble(output_dir, options, version)
-        write_state(output_dir, RepositoryState(active=version, served=[version]))
-    return BuiltRepository(
-        path=output_dir, version=version, model_version=model_version, activated=state is None, model_card=card
+    return model_version, card
+
+
+def copy_python_model(model: str, folder: Path) -> None:
+    """Copy a step's ``model.py`` and, beside it, the runtime package it imports, file for file."""
+    shutil.copyfile(MODEL_SOURCES[model], folder / PYTHON_MODEL_FILENAME)
+    shutil.copytree(
+        RUNTIME_SOURCE, folder / RUNTIME_PACKAGE, ignore=shutil.ignore_patterns("models", "__pycache__", "*.pyc")
     )
-
-
-def _copy_modules(modules: dict[str, Path], folder: Path) -> None:
-    """Copy shared modules next to a Python model, under the names its ``model.py`` imports."""
-    for filename, source in modules.items():
-        shutil.copyfile(source, folder / filename)
 
 
 def precompile(folder: Path) -> None:
@@ -183,7 +198,7 @@ def precompile(folder: Path) -> None:
     first imports the model; Triton then takes the folder for a changed model and reloads it
     (and its ensemble) on every later load request, which under traffic can stall a rollout.
     """
-    if not compileall.compile_dir(str(folder), quiet=1, maxlevels=0):
+    if not compileall.compile_dir(str(folder), quiet=1, maxlevels=1):
         raise TicketClassifierError(f"cannot byte-compile the Python files in {folder}")
 
 
@@ -194,21 +209,17 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def write_member_configs(repository: Path, options: RepositoryOptions, version: int, served: list[int]) -> None:
-    """(Re)write the three step models' configurations, loading the ``served`` versions (shapes from ``version``)."""
-    ticket_tokenizer = TicketTokenizer.from_directory(repository / TOKENIZER / str(version))
-    labels = read_labels(repository / POSTPROCESS / str(version))
-    for config in member_configs(options, list(ticket_tokenizer.input_names), len(labels), served):
+def write_member_configs(repository: Path, build: VersionBuild, served: list[int]) -> None:
+    """(Re)write the three step models' configurations from ``build``, loading the ``served`` versions."""
+    for config in member_configs(build.options, list(build.input_names), build.num_labels, served):
         _write_if_changed(repository / config.name / "config.pbtxt", config.render())
 
 
-def write_ensemble(repository: Path, options: RepositoryOptions, version: int) -> None:
-    """(Re)write the ensemble configuration with every step pinned to ``version``."""
-    for model in MEMBERS:
+def write_ensemble(repository: Path, build: VersionBuild, version: int) -> None:
+    """(Re)write the ensemble configuration from ``build`` with every step pinned to ``version``."""
+    for model in STEPS:
         if not (repository / model / str(version)).is_dir():
             raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
-    ticket_tokenizer = TicketTokenizer.from_directory(repository / TOKENIZER / str(version))
-    labels = read_labels(repository / POSTPROCESS / str(version))
-    config = ensemble_config(options, list(ticket_tokenizer.input_names), len(labels), version)
+    config = ensemble_config(build.options, list(build.input_names), build.num_labels, version)
     (repository / ENSEMBLE / ENSEMBLE_VERSION).mkdir(parents=True, exist_ok=True)
     (repository / ENSEMBLE / "config.pbtxt").write_text(config.render(), encoding="utf-8")

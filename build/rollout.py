@@ -25,11 +25,12 @@ import ssl
 from pathlib import Path
 
 from ticket_classifier.admin_key import ADMIN_KEY_HEADER
-from ticket_classifier.build.layout import MEMBERS, model_info, quarantine, read_state, versions, write_state
-from ticket_classifier.build.model_configs import ENSEMBLE, RepositoryOptions
+from ticket_classifier.build.layout import quarantine, read_state, versions, write_state
+from ticket_classifier.build.model_configs import VersionBuild
 from ticket_classifier.build.repository import write_ensemble, write_member_configs
 from ticket_classifier.build.version_check import check_version_files, check_version_in_staging, probe_version
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import ENSEMBLE, STEPS
 from ticket_classifier.triton_admin import TritonAdmin
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def rollout(
         raise TicketClassifierError(f"{repository} is not a built model repository")
     if str(version) in state.quarantined:
         raise TicketClassifierError(f"version {version} is quarantined: {state.quarantined[str(version)]}")
-    for model in MEMBERS:
+    for model in STEPS:
         if version not in versions(repository, model):
             raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
     previous = state.active
@@ -63,16 +64,19 @@ def rollout(
         raise TicketClassifierError(f"no Triton server answers at {admin.url}")
     if version == previous:
         return {"previous": previous, "active": version}
-    options = RepositoryOptions(**model_info(repository, version)["options"])
+    build, active_build = (
+        VersionBuild.from_record(state.build(version)),
+        VersionBuild.from_record(state.build(previous)),
+    )
     served = state.served
     if version not in served:
-        served = _load_candidate(repository, version, admin, options, state.served, previous, timeout_s)
-    write_ensemble(repository, options, version)
+        served = _load_candidate(repository, version, admin, build, active_build, state, timeout_s)
+    write_ensemble(repository, build, version)
     try:
         admin.load_model(ENSEMBLE, timeout_s=timeout_s)
         admin.wait_for_model(ENSEMBLE, timeout_s=timeout_s)
     except TicketClassifierError:
-        write_ensemble(repository, RepositoryOptions(**model_info(repository, previous)["options"]), previous)
+        write_ensemble(repository, active_build, previous)
         admin.load_model(ENSEMBLE, timeout_s=timeout_s)
         raise
     state.active, state.served = version, served
@@ -81,25 +85,26 @@ def rollout(
     return {"previous": previous, "active": version}
 
 
-def _load_candidate(repository, version, admin, options, served, active, timeout_s) -> list[int]:
+def _load_candidate(repository, version, admin, build, active_build, state, timeout_s) -> list[int]:
     """Check ``version`` offline, load it beside the active one and probe it; quarantine it on any failure."""
+    active, served = state.active, state.served
     try:
         check_version_files(repository, version)
-        check_version_in_staging(repository, version, options, timeout_s)
+        check_version_in_staging(repository, version, build, timeout_s)
     except TicketClassifierError as exc:
         _reject(repository, version, active, str(exc))
-    loaded = options.keep_loaded(served, active, version)
-    write_member_configs(repository, options, version, loaded)
+    loaded = build.options.keep_loaded(served, active, version)
+    write_member_configs(repository, build, loaded)
     try:
-        for model in MEMBERS:
+        for model in STEPS:
             log.info("loading %s versions %s", model, loaded)
             admin.load_model(model, timeout_s=timeout_s)
             admin.wait_for_model(model, version, timeout_s=timeout_s)
         headers = {ADMIN_KEY_HEADER: admin.admin_key} if admin.admin_key else None
         probe_version(admin.url, version, headers=headers, context=admin.ssl_context)
     except TicketClassifierError as exc:
-        write_member_configs(repository, RepositoryOptions(**model_info(repository, active)["options"]), active, served)
-        for model in MEMBERS:
+        write_member_configs(repository, active_build, served)
+        for model in STEPS:
             admin.load_model(model, timeout_s=timeout_s)
         _reject(repository, version, active, str(exc))
     return loaded

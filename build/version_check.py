@@ -20,26 +20,49 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ticket_classifier.build.layout import MEMBERS, MODEL_INFO_FILENAME, REVIEW_POLICY_FILENAME
-from ticket_classifier.build.model_configs import CLASSIFIER, POSTPROCESS, TEXT_INPUTS, TOKENIZER, RepositoryOptions
+from ticket_classifier.build.model_configs import VersionBuild
 from ticket_classifier.build.repository import write_ensemble, write_member_configs
-from ticket_classifier.clients.review import ReviewPolicy
-from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, read_drift_reference
+from ticket_classifier.drift_reference import read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import PROBE_TICKET, probe
-from ticket_classifier.labels import LABELS_FILENAME, read_labels
-from ticket_classifier.monitoring.product_metrics import HEALTH_PROBE_PARAMETER
+from ticket_classifier.labels import read_labels
+from ticket_classifier.runtime.contract import (
+    CLASSIFIER,
+    DRIFT_REFERENCE_FILENAME,
+    HEALTH_PROBE_PARAMETER,
+    LABELS_FILENAME,
+    MODEL_INFO_FILENAME,
+    MODEL_VERSION,
+    ONNX_MODEL_FILENAME,
+    POSTPROCESS,
+    POSTPROCESS_INPUT,
+    PROBABILITIES,
+    PYTHON_MODEL_FILENAME,
+    REVIEW_POLICY_FILENAME,
+    STEPS,
+    TEXT_INPUTS,
+    TOKENIZER,
+    TOKENIZER_FILENAME,
+    TOKENIZER_SETTINGS_FILENAME,
+)
+from ticket_classifier.runtime.review import ReviewPolicy
+from ticket_classifier.runtime.text import join_ticket_text
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.server import ServerConfig, TritonInstallation, TritonServer, describe_failures
-from ticket_classifier.text import join_ticket_text
-from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
 from ticket_classifier.triton_admin import base_url
 
 log = logging.getLogger(__name__)
 
 REQUIRED_FILES = {
-    TOKENIZER: ("model.py", TOKENIZER_FILENAME, SETTINGS_FILENAME),
-    CLASSIFIER: ("model.onnx",),
-    POSTPROCESS: ("model.py", LABELS_FILENAME, MODEL_INFO_FILENAME, REVIEW_POLICY_FILENAME, DRIFT_REFERENCE_FILENAME),
+    TOKENIZER: (PYTHON_MODEL_FILENAME, TOKENIZER_FILENAME, TOKENIZER_SETTINGS_FILENAME),
+    CLASSIFIER: (ONNX_MODEL_FILENAME,),
+    POSTPROCESS: (
+        PYTHON_MODEL_FILENAME,
+        LABELS_FILENAME,
+        MODEL_INFO_FILENAME,
+        REVIEW_POLICY_FILENAME,
+        DRIFT_REFERENCE_FILENAME,
+    ),
 }
 
 
@@ -64,7 +87,7 @@ def check_version_files(repository: Path, version: int) -> None:
         tokenizer = TicketTokenizer.from_directory(folders[TOKENIZER])
     except Exception as exc:  # noqa: BLE001 - any unreadable or inconsistent file means: do not serve it
         raise TicketClassifierError(f"version {version} has unreadable files: {str(exc).splitlines()[0]}") from None
-    _run_onnx(folders[CLASSIFIER] / "model.onnx", tokenizer, len(labels))
+    _run_onnx(folders[CLASSIFIER] / ONNX_MODEL_FILENAME, tokenizer, len(labels))
 
 
 def _run_onnx(path: Path, tokenizer: TicketTokenizer, num_labels: int) -> None:
@@ -73,7 +96,7 @@ def _run_onnx(path: Path, tokenizer: TicketTokenizer, num_labels: int) -> None:
 
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        probabilities = session.run(["probabilities"], tokenizer.encode([join_ticket_text(PROBE_TICKET)]))[0]
+        probabilities = session.run([PROBABILITIES], tokenizer.encode([join_ticket_text(PROBE_TICKET)]))[0]
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for a broken file
         raise TicketClassifierError(
             f"{path.parent.parent.name}/{path.parent.name}/model.onnx does not run: {str(exc).splitlines()[0][:300]}"
@@ -85,7 +108,7 @@ def _run_onnx(path: Path, tokenizer: TicketTokenizer, num_labels: int) -> None:
         )
 
 
-def check_version_in_staging(repository: Path, version: int, options: RepositoryOptions, timeout_s: float) -> bool:
+def check_version_in_staging(repository: Path, version: int, build: VersionBuild, timeout_s: float) -> bool:
     """Serve ``version`` alone from a throwaway server on loopback and probe it; False when no local server exists."""
     try:
         TritonInstallation.locate()
@@ -94,12 +117,12 @@ def check_version_in_staging(repository: Path, version: int, options: Repository
         return False
     with tempfile.TemporaryDirectory(prefix="ticket-classifier-staging-") as folder:
         staging = Path(folder)
-        for model in MEMBERS:
+        for model in STEPS:
             (staging / model).mkdir()
             (staging / model / str(version)).symlink_to((Path(repository) / model / str(version)).resolve())
-        write_member_configs(staging, options, version, [version])
-        write_ensemble(staging, options, version)
-        config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+        write_member_configs(staging, build, [version])
+        write_ensemble(staging, build, version)
+        config = ServerConfig.on_free_ports()
         server = TritonServer(staging, config)
         server.start(wait=False)
         try:
@@ -122,10 +145,12 @@ def probe_version(url: str, version: int, *, headers: dict | None = None, contex
     ]
     tokens = _infer(url, TOKENIZER, version, inputs, headers, context, timeout_s)
     probabilities = _infer(url, CLASSIFIER, version, tokens, headers, context, timeout_s)
-    scores = next(output for output in probabilities if output["name"] == "probabilities")
-    step = [{"name": "PROBABILITIES", "shape": scores["shape"], "datatype": scores["datatype"], "data": scores["data"]}]
+    scores = next(output for output in probabilities if output["name"] == PROBABILITIES)
+    step = [
+        {"name": POSTPROCESS_INPUT, "shape": scores["shape"], "datatype": scores["datatype"], "data": scores["data"]}
+    ]
     answer = _infer(url, POSTPROCESS, version, step, headers, context, timeout_s)
-    return str(next(output for output in answer if output["name"] == "MODEL_VERSION")["data"][0])
+    return str(next(output for output in answer if output["name"] == MODEL_VERSION)["data"][0])
 
 
 def _infer(url, model, version, inputs, headers, context, timeout_s) -> list[dict]:

@@ -39,7 +39,7 @@ from ticket_classifier.clients.output_file import (
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.clients.protocol import ServingLimits, plan_requests
 from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
-from ticket_classifier.text import join_ticket_text
+from ticket_classifier.runtime.text import join_ticket_text
 
 ERROR_COLUMNS = ("ticket_id", "row", "reason")
 

@@ -12,19 +12,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ticket_classifier.clients.prediction import Prediction
-from ticket_classifier.clients.review import REASON_SEPARATOR, ReviewPolicy
 from ticket_classifier.errors import ServerUnavailableError, TicketClassifierError
-from ticket_classifier.text import (
+from ticket_classifier.runtime.contract import (
+    CATEGORY,
+    ENSEMBLE,
     MAX_FIELD_BYTES_PARAMETER,
     MAX_REQUEST_BYTES_PARAMETER,
-    RejectedTicket,
-    check_sizes,
-    join_ticket_text,
+    MODEL_VERSION,
+    RANKED_LABELS,
+    RANKED_SCORES,
+    REQUIRES_REVIEW,
+    REVIEW_REASONS,
+    TEXT_INPUTS,
 )
+from ticket_classifier.runtime.review import REASON_SEPARATOR, ReviewPolicy
+from ticket_classifier.runtime.text import RejectedTicket, check_sizes, join_ticket_text
 
-MODEL_NAME = "ticket_classifier"
 PROTOCOLS = ("grpc", "http")
-REQUESTED_OUTPUTS = ("CATEGORY", "RANKED_LABELS", "RANKED_SCORES", "REQUIRES_REVIEW", "REVIEW_REASONS", "MODEL_VERSION")
+REQUESTED_OUTPUTS = (CATEGORY, RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW, REVIEW_REASONS, MODEL_VERSION)
 UNAVAILABLE_GRPC_CODES = ("StatusCode.UNAVAILABLE",)
 UNAVAILABLE_HTTP_STATUS = ("503",)
 TIMEOUT_GRPC_CODES = ("StatusCode.DEADLINE_EXCEEDED",)
@@ -142,7 +147,7 @@ class ClientCore:
         url: str | None = None,
         *,
         protocol: str = "grpc",
-        model_name: str = MODEL_NAME,
+        model_name: str = ENSEMBLE,
         review_policy: ReviewPolicy | None = None,
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
@@ -270,7 +275,7 @@ def plan_requests(subjects: Sequence[str], descriptions: Sequence[str], limits: 
 def text_inputs(triton, plan: RequestPlan) -> list:
     """The two [batch, 1] BYTES inputs of the ensemble, for the ``tritonclient`` module ``triton``."""
     tensors = []
-    for name, values in (("SUBJECT", plan.subjects), ("DESCRIPTION", plan.descriptions)):
+    for name, values in zip(TEXT_INPUTS, (plan.subjects, plan.descriptions)):
         tensor = triton.InferInput(name, [len(values), 1], "BYTES")
         tensor.set_data_from_numpy(np.array([[value] for value in values], dtype=object))
         tensors.append(tensor)
@@ -290,12 +295,12 @@ def requested_outputs(triton) -> list:
 
 def parse_predictions(result, override: ReviewPolicy | None, top_k: int) -> list[Prediction]:
     """Typed predictions from an inference result: the server's review decision, or ``override``'s."""
-    categories = _strings(result.as_numpy("CATEGORY"))
-    labels = _strings(result.as_numpy("RANKED_LABELS"))
-    scores = result.as_numpy("RANKED_SCORES").astype(float)
-    versions = _strings(result.as_numpy("MODEL_VERSION"))
-    flags = result.as_numpy("REQUIRES_REVIEW").reshape(-1).tolist()
-    reasons = [row[0] for row in _strings(result.as_numpy("REVIEW_REASONS"))]
+    categories = _strings(result.as_numpy(CATEGORY))
+    labels = _strings(result.as_numpy(RANKED_LABELS))
+    scores = result.as_numpy(RANKED_SCORES).astype(float)
+    versions = _strings(result.as_numpy(MODEL_VERSION))
+    flags = result.as_numpy(REQUIRES_REVIEW).reshape(-1).tolist()
+    reasons = [row[0] for row in _strings(result.as_numpy(REVIEW_REASONS))]
     predictions = []
     for category, row_labels, row_scores, version, flag, reason in zip(
         categories, labels, scores, versions, flags, reasons

@@ -1,5 +1,9 @@
 """Triton's product counters, scraped, made monotonic across restarts, and windowed.
 
+The category counter gives counts per category; the confidence histogram gives cumulative
+counts per bucket bound (``le``), kept as they are: a window is a difference of snapshots, and
+:func:`bin_counts` turns a window's cumulative buckets into counts per bin.
+
 :class:`CounterHistory` keeps cumulative counts per series. When a raw counter goes down
 (Triton restarted and its counters began again at zero), the new raw value is taken as the
 increment since the restart, so the cumulative counts never drop. Snapshots of the
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ticket_classifier.monitoring.product_metrics import CONFIDENCE, PREDICTIONS
+from ticket_classifier.runtime.metrics import CONFIDENCE, PREDICTIONS
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class Snapshot:
 
     at: float
     categories: dict[str, float]
-    confidence_bins: dict[str, float]
+    confidence_buckets: dict[str, float]
 
     @property
     def total(self) -> float:
@@ -29,20 +33,33 @@ class Snapshot:
         return sum(self.categories.values())
 
 
+CONFIDENCE_BUCKET = CONFIDENCE + "_bucket"
+
+
 def parse_product_counters(text: str, model_version: str | None = None) -> dict[tuple[str, str], float]:
-    """``{(metric, label): value}`` of the category and confidence counters, summed over model versions
-    (or only ``model_version``)."""
+    """``{(series, label): value}`` of the category counter (label: the category) and of the confidence
+    histogram's buckets (label: the bound ``le``), summed over model versions (or only ``model_version``)."""
     counters: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name not in (PREDICTIONS, CONFIDENCE):
+            if sample.name not in (PREDICTIONS, CONFIDENCE_BUCKET):
                 continue
             if model_version is not None and sample.labels.get("model_version") != model_version:
                 continue
-            label = sample.labels["category"] if sample.name == PREDICTIONS else sample.labels["bin"]
+            label = sample.labels["category"] if sample.name == PREDICTIONS else sample.labels["le"]
             key = (sample.name, label)
             counters[key] = counters.get(key, 0.0) + sample.value
     return counters
+
+
+def bin_counts(buckets: dict[str, float], edges) -> list[float]:
+    """Counts per confidence bin between consecutive ``edges`` from cumulative bucket counts keyed by ``le``
+    (bounds are matched as numbers: ``0.1`` and ``0.10000000000000001`` are one bound)."""
+    by_bound = {float(bound): value for bound, value in buckets.items()}
+    cumulative = [
+        next((value for bound, value in by_bound.items() if abs(bound - edge) < 1e-9), 0.0) for edge in edges[1:]
+    ]
+    return [high - low for low, high in zip([0.0, *cumulative[:-1]], cumulative)]
 
 
 class CounterHistory:
@@ -68,8 +85,8 @@ class CounterHistory:
         snapshot = Snapshot(
             at=now,
             categories={label: value for (metric, label), value in self.cumulative.items() if metric == PREDICTIONS},
-            confidence_bins={
-                label: value for (metric, label), value in self.cumulative.items() if metric == CONFIDENCE
+            confidence_buckets={
+                label: value for (metric, label), value in self.cumulative.items() if metric == CONFIDENCE_BUCKET
             },
         )
         self.snapshots.append(snapshot)
@@ -95,5 +112,7 @@ class CounterHistory:
 def _difference(latest: Snapshot, start: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
     """What happened between two snapshots; the first scrape is the baseline (earlier history is not recent)."""
     categories = {label: value - start.categories.get(label, 0.0) for label, value in latest.categories.items()}
-    bins = {label: value - start.confidence_bins.get(label, 0.0) for label, value in latest.confidence_bins.items()}
-    return categories, bins
+    buckets = {
+        label: value - start.confidence_buckets.get(label, 0.0) for label, value in latest.confidence_buckets.items()
+    }
+    return categories, buckets

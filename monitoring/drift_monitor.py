@@ -25,19 +25,14 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from ticket_classifier.build.layout import active_version, model_info
-from ticket_classifier.build.model_configs import ENSEMBLE, POSTPROCESS
-from ticket_classifier.drift_reference import (
-    DRIFT_REFERENCE_FILENAME,
-    DRIFT_REFERENCE_MIN_EXAMPLES,
-    read_drift_reference,
-)
+from ticket_classifier.drift_reference import DRIFT_REFERENCE_MIN_EXAMPLES, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.http_endpoint import Endpoint
-from ticket_classifier.monitoring.counters import CounterHistory, parse_product_counters
-from ticket_classifier.monitoring.product_metrics import confidence_bin_names
+from ticket_classifier.monitoring.counters import CounterHistory, bin_counts, parse_product_counters
 from ticket_classifier.monitoring.psi import drift_status, population_stability_index
 from ticket_classifier.monitoring.settings import DriftMonitorConfig, redact_url
 from ticket_classifier.monitoring.webhook import WebhookSender
+from ticket_classifier.runtime.contract import DRIFT_REFERENCE_FILENAME, ENSEMBLE, POSTPROCESS
 from ticket_classifier.triton_admin import base_url, tls_context
 
 log = logging.getLogger(__name__)
@@ -215,7 +210,6 @@ class DriftMonitor:
         """PSI and status for every signal and window."""
         reference = self.reference
         labels = reference["labels"]
-        bins = confidence_bin_names(reference["confidence_edges"])
         expected = {
             "category": [reference["category_shares"][label] for label in labels],
             "confidence": reference["confidence_shares"],
@@ -228,7 +222,7 @@ class DriftMonitor:
         for window, (categories, confidence) in windows.items():
             observed = {
                 "category": [categories.get(label, 0.0) for label in labels],
-                "confidence": [confidence.get(name, 0.0) for name in bins],
+                "confidence": bin_counts(confidence, reference["confidence_edges"]),
             }
             size = sum(observed["category"])
             self.metrics.window_size.labels(window=window).set(size)

@@ -32,6 +32,14 @@ _skipped: list[tuple[str, str]] = []
 HEAVY_FIXTURES = {"tiny_model", "tiny_encoders", "tiny_server", "make_training_config", "serve_command"}
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="record the served predictions as the new golden file (make update-golden)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """Refuse to run a test that trains or serves without the marker that says so."""
     unmarked = [
@@ -77,14 +85,30 @@ class TinyModel:
 
 
 def tiny_wordpiece(texts: list[str]):
-    """A 3,000-token uncased WordPiece tokenizer learnt from ``texts`` (small vocabulary: tiny models learn fast)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """An uncased WordPiece tokenizer of at most 3,000 tokens from ``texts`` (small vocabulary: tiny models
+    learn fast): every character seen, then the most frequent words.
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=3000, special_tokens=special))
+    Built by hand rather than by ``WordPieceTrainer``, whose vocabulary differs from run to run (ties at
+    the size limit), so that the tiny models, and what the server answers for them, are the same in
+    every session (``tests/integration/test_served_predictions.py``).
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
+    characters = sorted({character for word in words for character in word})
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
+    known = set(vocabulary)
+    frequent = [word for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])) if word not in known]
+    vocabulary += frequent[: 3000 - len(vocabulary)]
+    tokenizer = Tokenizer(models.WordPiece({token: index for index, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
@@ -166,8 +190,8 @@ def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
     """A training config that runs in seconds (also offered as the ``make_training_config`` fixture)."""
     from ticket_classifier.training.config import (
         DataConfig,
+        EncoderConfig,
         EvaluationConfig,
-        ModelConfig,
         OptimizationConfig,
         TrainingConfig,
     )
@@ -176,7 +200,7 @@ def tiny_training_config(encoder: Path, data: Path, output_dir: Path):
     # build-repository would refuse it (tests/build/test_gates.py exercises the gate itself).
     return TrainingConfig(
         data=DataConfig(path=str(data), timestamp_field="created_at"),
-        model=ModelConfig(encoder=str(encoder), max_length=64, length_buckets=[16, 32]),
+        model=EncoderConfig(encoder=str(encoder), max_length=64),
         optimization=OptimizationConfig(
             epochs=4, batch_size=16, learning_rate=5e-3, loss="cross_entropy", class_weights="none", seed=3
         ),
@@ -221,7 +245,7 @@ def tiny_server(tiny_model):
     """A real tritonserver serving the tiny model's repository on free ports."""
     from ticket_classifier.server import ServerConfig, TritonServer
 
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with TritonServer(tiny_model.repository, config) as server:
         yield server
 
@@ -265,8 +289,9 @@ class ServeProcess:
 
 
 @pytest.fixture
-def serve_command():
-    """Start ``ticket-classifier serve`` on free ports as a subprocess; killed at teardown if still running."""
+def serve_command(tmp_path):
+    """Start ``ticket-classifier serve`` on free ports as a subprocess, in ``tmp_path`` (where it keeps Triton's
+    log); killed at teardown if still running."""
     from ticket_classifier.server import free_port
 
     started = []
@@ -278,7 +303,7 @@ def serve_command():
         command = [sys.executable, "-m", "ticket_classifier.cli", "serve", "--model-repository", str(repository)]
         command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
         command += ["--health-port", str(health), *extra]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path)
         started.append(process)
         return ServeProcess(process, http, health, grpc)
 

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAVY = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "nvidia-pytriton", "scikit-learn", "pandas"}
@@ -53,10 +54,45 @@ def test_wheel_maps_every_folder_under_one_namespace(tmp_path):
     for module in (
         "training/trainer.py",
         "build/repository.py",
-        "build/triton_models/tokenizer.py",
+        "runtime/models/tokenizer/model.py",
+        "runtime/contract.py",
+        "training/demo_templates.json",
         "clients/client.py",
         "monitoring/__init__.py",
         "cli.py",
     ):
         assert f"ticket_classifier/{module}" in names
     assert not (REPO_ROOT / "build" / "lib").exists(), "setuptools must not write into the build/ package"
+
+
+def test_python_dash_m_runs_the_command_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "ticket_classifier", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "usage: ticket-classifier" in result.stdout
+
+
+def test_the_clients_import_from_the_package_root_and_only_when_asked_for():
+    code = (
+        "import sys, ticket_classifier; light = 'tritonclient' not in sys.modules; "
+        "from ticket_classifier import AsyncTicketClassifierClient, TicketClassifierClient; "
+        "print(light, TicketClassifierClient.__module__, AsyncTicketClassifierClient.__module__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.split() == [
+        "True",
+        "ticket_classifier.clients.client",
+        "ticket_classifier.clients.async_client",
+    ]
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        import ticket_classifier
+
+        ticket_classifier.Nope  # noqa: B018
+
+
+def test_the_licence_file_is_the_declared_licence():
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["license"]
+    assert declared == "Apache-2.0"
+    assert "Apache License\n                           Version 2.0" in (REPO_ROOT / "LICENSE").read_text(
+        encoding="utf-8"
+    )

@@ -9,7 +9,7 @@ builder into the model repository, where the drift sidecar reads it. Format (ver
       "examples": 300,
       "labels": ["Access", ...],                     # model output order
       "category_shares": {"Access": 0.21, ...},      # share of predicted (top-1) categories
-      "confidence_edges": [0.0, 0.1, ..., 1.0],      # equal-width bins of top-1 confidence
+      "confidence_edges": [0.0, 0.1, ..., 1.0],      # equal-width bins of top-1 confidence, (low, high]
       "confidence_shares": [0.0, ..., 0.62]          # share of tickets per bin (sums to 1)
     }
 
@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import DRIFT_REFERENCE_FILENAME
+from ticket_classifier.runtime.metrics import confidence_bins
 
-DRIFT_REFERENCE_FILENAME = "drift_reference.json"
 FORMAT_VERSION = 1
 CONFIDENCE_BINS = 10
 # Below this many predictions the reference itself is noisy enough to make in-distribution
@@ -36,7 +37,7 @@ def drift_reference(probabilities: np.ndarray, labels: list[str], source: str) -
     predicted = probabilities.argmax(axis=1)
     category_counts = np.bincount(predicted, minlength=len(labels))
     edges = np.linspace(0.0, 1.0, CONFIDENCE_BINS + 1)
-    confidence_counts, _ = np.histogram(probabilities.max(axis=1), bins=edges)
+    confidence_counts = np.bincount(confidence_bins(probabilities.max(axis=1), edges), minlength=CONFIDENCE_BINS)
     total = len(probabilities)
     return {
         "format_version": FORMAT_VERSION,

@@ -14,8 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from ticket_classifier.build.model_configs import ENSEMBLE, TEXT_INPUTS
-from ticket_classifier.monitoring.product_metrics import HEALTH_PROBE_PARAMETER
+from ticket_classifier.runtime.contract import ENSEMBLE, HEALTH_PROBE_PARAMETER, MODEL_VERSION, TEXT_INPUTS
 
 PROBE_TICKET = ("health probe", "The printer on floor 2 is jammed.")
 _UNHEALTHY_STUB = re.compile(r"Stub process '(?P<model>.+?)_\d+_\d+' is not healthy")
@@ -42,7 +41,7 @@ def probe_request() -> bytes:
     body = {
         "parameters": {HEALTH_PROBE_PARAMETER: True},
         "inputs": inputs,
-        "outputs": [{"name": "MODEL_VERSION", "parameters": {"binary_data": False}}],
+        "outputs": [{"name": MODEL_VERSION, "parameters": {"binary_data": False}}],
     }
     return json.dumps(body).encode("utf-8")
 
@@ -58,7 +57,7 @@ def probe(base_url: str, timeout_s: float = 10.0, ssl_context: ssl.SSLContext | 
     try:
         with urllib.request.urlopen(request, timeout=timeout_s, context=ssl_context) as response:
             answer = json.loads(response.read())
-        version = next(output["data"][0] for output in answer["outputs"] if output["name"] == "MODEL_VERSION")
+        version = next(output["data"][0] for output in answer["outputs"] if output["name"] == MODEL_VERSION)
         return ProbeResult(True, str(version))
     except urllib.error.HTTPError as exc:
         message = _error_text(exc.read()) or f"HTTP {exc.code}"

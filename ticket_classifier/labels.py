@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
-
-LABELS_FILENAME = "labels.json"
+from ticket_classifier.runtime.contract import LABELS_FILENAME
 
 
 def write_labels(directory: "str | os.PathLike[str]", labels: Sequence[str]) -> Path:

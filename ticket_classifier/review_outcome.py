@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.runtime.review import ReviewPolicy
 
 
 def review_outcome(probabilities: np.ndarray, targets: np.ndarray, labels: list[str], policy: ReviewPolicy) -> dict:

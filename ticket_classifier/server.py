@@ -16,6 +16,7 @@ shared-memory regions of killed servers are removed before each start.
 
 import ctypes
 import dataclasses
+import datetime
 import importlib.util
 import ipaddress
 import logging
@@ -57,6 +58,9 @@ class ServerConfig:
     shutdown_timeout_s: float = 60.0
     python_shm_default_byte_size: int = 4 * 1024 * 1024
     log_verbose: int = 0
+    # Triton's log, appended to and kept after the server stops (relative to the current folder);
+    # None: a file in the server's temporary work folder, removed with it.
+    log_file: str | None = "tritonserver.log"
     grpc_tls_certificate: str | None = None
     grpc_tls_private_key: str | None = None
     grpc_tls_client_ca: str | None = None
@@ -80,6 +84,12 @@ class ServerConfig:
             raise ValueError(
                 f"server.model_control_mode must be none, explicit or poll, got {self.model_control_mode!r}"
             )
+
+    @classmethod
+    def on_free_ports(cls, **overrides) -> "ServerConfig":
+        """A loopback server on ports the system picks, its log in its temporary folder (for tests, staging
+        and benchmarks)."""
+        return cls(**{"http_port": 0, "grpc_port": 0, "metrics_port": 0, "log_file": None, **overrides})
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,8 @@ class TritonServer:
     def __init__(self, model_repository: "str | os.PathLike[str]", config: ServerConfig | None = None) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.config = dataclasses.replace(config or ServerConfig())
+        if self.config.log_file:  # fixed now: a later change of the current folder must not move the log
+            self.config = dataclasses.replace(self.config, log_file=str(Path(self.config.log_file).resolve()))
         self.admin_key = read_admin_key(self.config.admin_key_file)
         for address in (self.config.bind_address, self.config.http_bind_address):
             require_key_beyond_loopback(address, self.admin_key)
@@ -185,7 +197,9 @@ class TritonServer:
 
     @property
     def log_path(self) -> Path | None:
-        """The server's log file (inside the temporary work folder) while it runs."""
+        """The server's log file: ``config.log_file``, or one inside the temporary work folder while it runs."""
+        if self.config.log_file:
+            return Path(self.config.log_file)
         return self._workdir / "tritonserver.log" if self._workdir else None
 
     def __enter__(self) -> "TritonServer":
@@ -205,14 +219,14 @@ class TritonServer:
         installation = TritonInstallation.locate()
         self._assign_and_check_ports()
         self._workdir = Path(tempfile.mkdtemp(prefix="ticket-classifier-triton-"))
-        _link_python_backend(installation, self._workdir / "backends" / "python")
-        self._launch(installation)
-        if wait:
-            try:
+        try:
+            _link_python_backend(installation, self._workdir / "backends" / "python")
+            self._launch(installation)
+            if wait:
                 self.wait_until_ready()
-            except BaseException:
-                self.stop()
-                raise
+        except BaseException:
+            self.stop()
+            raise
 
     def restart(self) -> None:
         """Start the server again on the same ports after it exited (or kill it first if it still runs)."""
@@ -226,7 +240,13 @@ class TritonServer:
         for name in remove_stale_shm_regions():
             log.info("removed stale shared-memory region /dev/shm/%s (left by a killed server)", name)
         self._shm_before = shm_regions()
-        log_file = open(self.log_path, "ab")
+        try:
+            log_file = open(self.log_path, "ab")
+        except OSError as exc:
+            raise TicketClassifierError(f"cannot write Triton's log to {self.log_path}: {exc.strerror}") from None
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        log_file.write(f"=== tritonserver started {started} (ticket-classifier) ===\n".encode())
+        log_file.flush()
         try:
             self.process = subprocess.Popen(
                 self._command(installation, self._workdir / "backends"),

@@ -24,10 +24,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ticket_classifier.build.model_configs import ENSEMBLE
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import ProbeResult, probe
 from ticket_classifier.http_endpoint import Endpoint
+from ticket_classifier.runtime.contract import ENSEMBLE
 from ticket_classifier.server import TritonServer, describe_failures
 from ticket_classifier.triton_admin import base_url
 
@@ -99,7 +99,7 @@ class Supervisor:
             state = "ready" if not failed else "DEGRADED (live, not ready)"
             print(
                 f"tritonserver {state}: {self.server.listening()}\n"
-                f"models from {self.server.model_repository}; Ctrl-C stops it",
+                f"models from {self.server.model_repository}; Triton's log: {self.server.log_path}; Ctrl-C stops it",
                 flush=True,
             )
         if failed:

@@ -1,4 +1,4 @@
-"""Triton's HTTP health and model-repository API, with the standard library only.
+"""Triton's health and model-repository API, through Triton's own HTTP client (``tritonclient.http``).
 
 Used by the server launcher and supervisor (readiness, which model failed and why, reloading a
 model whose stub died) and by rollouts (loading a new version in explicit model-control mode).
@@ -6,11 +6,9 @@ The address may be ``host:port`` (plain HTTP) or a ``http://`` / ``https://`` UR
 behind a TLS-terminating proxy); model control sends the admin key when one is set.
 """
 
-import json
 import ssl
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from ticket_classifier.admin_key import ADMIN_KEY_HEADER
 from ticket_classifier.errors import TicketClassifierError
@@ -35,6 +33,9 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext | None:
         raise TicketClassifierError(f"cannot read the CA file {ca_file}: {exc}") from None
 
 
+NO_ANSWER = "the server does not answer"
+
+
 class TritonAdmin:
     """Health checks and model control of one server, by its HTTP address."""
 
@@ -50,47 +51,59 @@ class TritonAdmin:
         self.admin_key = admin_key
         self.ssl_context = ssl_context
         self.timeout_s = timeout_s
+        self._headers = {ADMIN_KEY_HEADER: admin_key} if admin_key else None
 
-    def _request(self, method: str, path: str, body: bytes | None = None, timeout_s: float | None = None):
-        """``(status, body)`` of one request; status None when the server does not answer."""
-        headers = {ADMIN_KEY_HEADER: self.admin_key} if self.admin_key else {}
-        request = urllib.request.Request(f"{self.url}{path}", data=body, method=method, headers=headers)
+    def _client(self, timeout_s: float | None = None):
+        """A ``tritonclient.http`` client for one call (the client is not shared between threads)."""
+        import tritonclient.http as triton
+
+        parsed = urllib.parse.urlsplit(self.url)
+        secure = parsed.scheme == "https"
+        context = self.ssl_context or (ssl.create_default_context() if secure else None)
+        timeout = timeout_s or self.timeout_s
+        return triton.InferenceServerClient(
+            parsed.netloc + parsed.path,
+            ssl=secure,
+            ssl_context_factory=(lambda: context) if secure else None,
+            connection_timeout=min(timeout, 10.0),
+            network_timeout=timeout,
+        )
+
+    def _call(self, method: str, *args, timeout_s: float | None = None, **kwargs):
+        """``(answer, None)`` of one API call, or ``(None, error)``: Triton's error, or :data:`NO_ANSWER`."""
+        from tritonclient.utils import InferenceServerException
+
         try:
-            with urllib.request.urlopen(
-                request, timeout=timeout_s or self.timeout_s, context=self.ssl_context
-            ) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, OSError):
-            return None, b""
+            client = self._client(timeout_s)
+        except Exception as exc:  # noqa: BLE001 - a bad address or TLS setting is one error to report
+            return None, str(exc) or NO_ANSWER
+        try:
+            return getattr(client, method)(*args, headers=self._headers, **kwargs), None
+        except InferenceServerException as exc:
+            return None, f"{exc.message()} (HTTP {exc.status()})" if exc.status() else (exc.message() or NO_ANSWER)
+        except Exception:  # noqa: BLE001 - refused, reset or timed out: the server does not answer
+            return None, NO_ANSWER
+        finally:
+            client.close()
 
     def is_live(self) -> bool:
         """True when the server answers its liveness endpoint."""
-        return self._request("GET", "/v2/health/live")[0] == 200
+        return bool(self._call("is_server_live")[0])
 
     def is_ready(self) -> bool:
         """True when the server and (strict readiness) all its models are ready."""
-        return self._request("GET", "/v2/health/ready")[0] == 200
+        return bool(self._call("is_server_ready")[0])
 
     def is_model_ready(self, name: str, version: int | None = None) -> bool:
         """True when ``name`` (or that version of it) is ready."""
-        path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "") + "/ready"
-        return self._request("GET", path)[0] == 200
+        return bool(self._call("is_model_ready", name, "" if version is None else str(version))[0])
 
     def model_states(self) -> list[dict]:
         """The repository index: name, version, state and reason of each model."""
-        status, body = self._request("POST", "/v2/repository/index", b"{}")
-        if status == 403:
-            raise TicketClassifierError(
-                f"Triton at {self.url} refused the repository index: {_error_text(status, body)}"
-            )
-        if status != 200:
-            return []
-        try:
-            return json.loads(body)
-        except ValueError:
-            return []
+        index, error = self._call("get_model_repository_index")
+        if error and "403" in error:
+            raise TicketClassifierError(f"Triton at {self.url} refused the repository index: {error}")
+        return index or []
 
     def failed_models(self) -> dict[str, str]:
         """Models that ended up unavailable, with Triton's reason."""
@@ -102,17 +115,17 @@ class TritonAdmin:
 
     def load_model(self, name: str, timeout_s: float = 300.0) -> None:
         """Load (or reload a changed) ``name`` in explicit model-control mode; fail with Triton's message."""
-        self._control("load", name, timeout_s)
+        self._control("load_model", "load", name, timeout_s)
 
     def unload_model(self, name: str, timeout_s: float = 60.0) -> None:
         """Unload ``name`` (Triton finishes the requests in flight first)."""
-        self._control("unload", name, timeout_s)
+        self._control("unload_model", "unload", name, timeout_s)
 
-    def _control(self, action: str, name: str, timeout_s: float) -> None:
-        """POST a load or unload request."""
-        status, body = self._request("POST", f"/v2/repository/models/{name}/{action}", b"{}", timeout_s=timeout_s)
-        if status != 200:
-            raise TicketClassifierError(f"{action}ing model '{name}' failed: {_error_text(status, body)}")
+    def _control(self, method: str, action: str, name: str, timeout_s: float) -> None:
+        """A load or unload request that must succeed."""
+        _, error = self._call(method, name, timeout_s=timeout_s)
+        if error is not None:
+            raise TicketClassifierError(f"{action}ing model '{name}' failed: {error}")
 
     def wait_for_model(self, name: str, version: int | None = None, timeout_s: float = 120.0) -> None:
         """Block until ``name`` (version) is ready; fail with a clear message when it is not in time."""
@@ -123,13 +136,3 @@ class TritonAdmin:
             time.sleep(0.2)
         which = f"version {version} of model '{name}'" if version is not None else f"model '{name}'"
         raise TicketClassifierError(f"{which} was not ready after {timeout_s:.0f} s")
-
-
-def _error_text(status: int | None, body: bytes) -> str:
-    """Triton's error message from a response body."""
-    if status is None:
-        return "the server does not answer"
-    try:
-        return json.loads(body).get("error", body.decode(errors="replace"))
-    except ValueError:
-        return body.decode(errors="replace") or f"HTTP {status}"

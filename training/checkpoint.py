@@ -18,13 +18,19 @@ from typing import Any
 import yaml
 
 from ticket_classifier.config import load_config
-from ticket_classifier.drift_reference import DRIFT_REFERENCE_FILENAME, write_drift_reference
+from ticket_classifier.drift_reference import write_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
-from ticket_classifier.tokenization import SETTINGS_FILENAME, TOKENIZER_FILENAME, TicketTokenizer
+from ticket_classifier.runtime.contract import (
+    DRIFT_REFERENCE_FILENAME,
+    LABELS_FILENAME,
+    REVIEW_POLICY_FILENAME,
+    TOKENIZER_FILENAME,
+    TOKENIZER_SETTINGS_FILENAME,
+)
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 CALIBRATION_FILENAME = "calibration.json"
-REVIEW_POLICY_FILENAME = "review_policy.json"  # the policy the report's review numbers used
 SPLITS_DIRNAME = "splits"
 STORED_SPLITS = ("validation", "test")
 METRICS_FILENAME = "metrics.json"
@@ -34,8 +40,8 @@ REQUIRED_FILES = (
     "config.json",
     "model.safetensors",
     TOKENIZER_FILENAME,
-    SETTINGS_FILENAME,
-    "labels.json",
+    TOKENIZER_SETTINGS_FILENAME,
+    LABELS_FILENAME,
     CALIBRATION_FILENAME,
     DRIFT_REFERENCE_FILENAME,
 )
@@ -146,7 +152,7 @@ def load_config_snapshot(directory: "str | Path"):
 
 def read_review_policy(directory: "str | Path"):
     """The review policy the checkpoint's report used (the built-in one for checkpoints that predate it)."""
-    from ticket_classifier.clients.review import ReviewPolicy
+    from ticket_classifier.runtime.review import ReviewPolicy
 
     path = Path(directory) / REVIEW_POLICY_FILENAME
     return ReviewPolicy(**json.loads(path.read_text())) if path.is_file() else ReviewPolicy()

@@ -7,6 +7,7 @@ working directory.
 
 import dataclasses
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,16 +45,24 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
+class EncoderConfig:
     """Which encoder to fine-tune, how its input is cut, and what stays frozen."""
 
     encoder: str = "minilm"
     max_length: int = 128
-    length_buckets: list[int] = field(default_factory=lambda: [32, 64])
     freeze_embeddings: bool = False
     freeze_layers: int = 0
+    length_buckets: list[int] | None = None  # read from old configs and checkpoints, then ignored
 
     def __post_init__(self) -> None:
+        if self.length_buckets is not None:
+            warnings.warn(
+                "model.length_buckets is ignored: length buckets are a serving setting now "
+                "(repository.length_buckets in the production config, or build-repository --length-buckets)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            self.length_buckets = None
         if self.freeze_layers < 0:
             raise ValueError("model.freeze_layers must not be negative")
 
@@ -112,7 +121,7 @@ class TrainingConfig:
     """Everything ``ticket-classifier train`` needs."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: EncoderConfig = field(default_factory=EncoderConfig)
     optimization: OptimizationConfig = field(default_factory=OptimizationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output_dir: str = "artifacts/checkpoint"

@@ -1,6 +1,6 @@
 """The data contract: reading labelled tickets, checking them and splitting them.
 
-Reads CSV or Parquet. Text columns are joined by :func:`ticket_classifier.text.join_ticket_text`
+Reads CSV or Parquet. Text columns are joined by :func:`ticket_classifier.runtime.text.join_ticket_text`
 (the function the Triton tokenizer runs). Rows without text or label are dropped and counted;
 labels with too few examples are an error; exact duplicate texts across splits are removed
 from the later split and counted, so test never leaks into train. Every count ends up in a
@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.text import join_ticket_text
+from ticket_classifier.runtime.text import join_ticket_text
 from ticket_classifier.training.config import DataConfig
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.tokenization import KNOWN_INPUT_NAMES, TicketTokenizer
+from ticket_classifier.runtime.contract import TOKEN_INPUTS
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 BUNDLED_ENCODERS = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
@@ -54,10 +55,10 @@ def load_classifier(encoder: str, labels: Sequence[str]):
 def model_input_names(model, tokenizer_input_names: Sequence[str]) -> list[str]:
     """The inputs both the tokenizer produces and the model's forward accepts (DistilBERT: no token_type_ids)."""
     accepted = inspect.signature(model.forward).parameters
-    return [name for name in KNOWN_INPUT_NAMES if name in tokenizer_input_names and name in accepted]
+    return [name for name in TOKEN_INPUTS if name in tokenizer_input_names and name in accepted]
 
 
-def load_ticket_tokenizer(encoder: str, model, *, max_length: int, length_buckets: Sequence[int]) -> TicketTokenizer:
+def load_ticket_tokenizer(encoder: str, model, *, max_length: int) -> TicketTokenizer:
     """The encoder's fast tokenizer wrapped as a :class:`TicketTokenizer` for this model."""
     from transformers import AutoTokenizer
 
@@ -76,6 +77,5 @@ def load_ticket_tokenizer(encoder: str, model, *, max_length: int, length_bucket
         backend,
         input_names=model_input_names(model, hf_tokenizer.model_input_names),
         max_length=max_length,
-        length_buckets=length_buckets,
         pad_id=hf_tokenizer.pad_token_id or 0,
     )

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.config import load_section
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.training import report
 from ticket_classifier.training.calibration import expected_calibration_error
 from ticket_classifier.training.config import EvaluationConfig

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 
 def predict_logits(model, tokenizer: TicketTokenizer, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
@@ -16,7 +16,7 @@ def predict_logits(model, tokenizer: TicketTokenizer, texts: Sequence[str], *, b
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            inputs = tokenizer.encode([texts[i] for i in rows], bucketed=False)
+            inputs = tokenizer.encode([texts[i] for i in rows])
             output = model(**{name: torch.from_numpy(array) for name, array in inputs.items()})
             logits[rows] = output.logits.float().numpy()
     return logits

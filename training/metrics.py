@@ -61,7 +61,7 @@ def evaluate_predictions(
     calibration_bins: int,
 ) -> dict:
     """Every metric of the evaluation report for calibrated ``probabilities``; ``review_policy`` is the
-    :class:`~ticket_classifier.clients.review.ReviewPolicy` the served model applies."""
+    :class:`~ticket_classifier.runtime.review.ReviewPolicy` the served model applies."""
     unknown = sorted(set(critical_categories) - set(labels))
     if unknown:
         raise TicketClassifierError(f"critical categories unknown to the model: {', '.join(unknown)}")

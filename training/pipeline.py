@@ -102,9 +102,7 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
     splits = prepare_splits(config.data, optimization.seed)
     policy = checked_review_policy(config.evaluation, splits.labels)  # fail before training, not after
     model = load_classifier(config.model.encoder, splits.labels)
-    tokenizer = load_ticket_tokenizer(
-        config.model.encoder, model, max_length=config.model.max_length, length_buckets=config.model.length_buckets
-    )
+    tokenizer = load_ticket_tokenizer(config.model.encoder, model, max_length=config.model.max_length)
     if config.model.freeze_embeddings or config.model.freeze_layers:
         frozen = freeze(model, embeddings=config.model.freeze_embeddings, layers=config.model.freeze_layers)
         log.info("froze %d of %d parameters", frozen, sum(p.numel() for p in model.parameters()))

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import PAUSED_STATE_DIRNAME
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
@@ -173,10 +173,7 @@ class Trainer:
     def _train_step(self, rows: np.ndarray) -> float:
         """Forward, backward, clip and step on one batch; returns its loss."""
         texts = [self.splits.train.texts[i] for i in rows]
-        inputs = {
-            name: torch.from_numpy(array).to(self.device)
-            for name, array in self.tokenizer.encode(texts, bucketed=False).items()
-        }
+        inputs = {name: torch.from_numpy(array).to(self.device) for name, array in self.tokenizer.encode(texts).items()}
         targets = torch.from_numpy(self.train_targets[rows]).to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_amp):
             loss = self.loss_fn(self.model(**inputs).logits, targets)

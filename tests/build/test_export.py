@@ -8,11 +8,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from ticket_classifier.build.layout import BUILD_REPORT_FILENAME
 from ticket_classifier.build.onnx_export import export_variants, parity_sample, parity_table
 from ticket_classifier.build.parity import GATES, Gate, compare_variant
 from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
 from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy
 from ticket_classifier.training.inference import predict_logits, softmax
 

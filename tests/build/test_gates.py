@@ -6,12 +6,13 @@ import shutil
 
 import pytest
 
-from ticket_classifier.build.model_configs import POSTPROCESS, RepositoryOptions
+from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.onnx_export import export_variants
 from ticket_classifier.build.parity import Gate
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import POSTPROCESS
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
 
@@ -87,3 +88,33 @@ def test_a_review_policy_naming_unknown_categories_is_named_with_its_source(tiny
             review_policy_source="my_policy.yaml",
         )
     assert "review.critical_categories: Fraud" in str(error.value) and "Security" in str(error.value)
+
+
+def test_an_export_from_before_the_review_gate_is_named_not_crashed_on(tiny_model, tmp_path):
+    onnx = tmp_path / "onnx"
+    shutil.copytree(tiny_model.onnx.parent, onnx)
+    report = json.loads((onnx / "build_report.json").read_text())
+    for variant in report["variants"]:
+        del variant["review_agreement"], variant["mean_probability_difference"]
+    (onnx / "build_report.json").write_text(json.dumps(report))
+    with pytest.raises(TicketClassifierError, match="has no mean_probability_difference, review_agreement for fp32"):
+        build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_build_that_fails_half_way_leaves_nothing_of_its_version(tiny_model, tmp_path, monkeypatch):
+    import ticket_classifier.build.repository as repository_module
+
+    repository = tmp_path / "repo"
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    state = (repository / "repository_state.json").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(repository_module, "write_model_card", disk_full)  # the one fault not made for real
+    with pytest.raises(OSError, match="No space left"):
+        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    for model in ("ticket_classifier_tokenizer", "ticket_classifier_onnx", POSTPROCESS):
+        assert sorted(entry.name for entry in (repository / model).iterdir() if entry.is_dir()) == ["1"]
+    assert (repository / "repository_state.json").read_text() == state

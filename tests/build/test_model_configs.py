@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 
 from ticket_classifier.build.model_configs import RepositoryOptions, ensemble_config, member_configs
 from ticket_classifier.build.pbtxt import ModelConfig, TensorConfig
@@ -53,9 +55,21 @@ def test_backend_and_platform_are_exclusive():
         ModelConfig(name="x", max_batch_size=1, inputs=(), outputs=(), backend="python", platform="ensemble")
 
 
-def test_strings_are_escaped():
-    tensor = TensorConfig('a"b\\c', "TYPE_FP32", (1,))
-    assert 'name: "a\\"b\\\\c"' in tensor.render()
+def test_a_name_triton_s_schema_does_not_know_fails_at_build_time():
+    with pytest.raises(ValueError, match="TYPE_FLOAT32"):
+        ModelConfig(
+            name="x", max_batch_size=1, inputs=(TensorConfig("x", "TYPE_FLOAT32", (1,)),), outputs=(), backend="python"
+        ).render()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_golden_text_parses_back_into_the_same_triton_config(variant):
+    options, input_names = VARIANTS[variant]
+    config = ensemble_config(options, input_names, 8, version=3)
+    parsed = text_format.Parse(config.render(), model_config_pb2.ModelConfig())
+    assert parsed == config.to_proto() and parsed.name == "ticket_classifier" and len(parsed.output) == 9
+    strings = ModelConfig(name='a"b\\c', max_batch_size=1, inputs=(), outputs=(), backend="python")
+    assert text_format.Parse(strings.render(), model_config_pb2.ModelConfig()).name == 'a"b\\c'
 
 
 @pytest.mark.parametrize(
@@ -72,6 +86,10 @@ def test_strings_are_escaped():
         (dict(max_field_bytes=100, max_request_bytes=10), "max_field_bytes <= max_request_bytes"),
         (dict(queue_timeout_ms=0), "queue_timeout_ms"),
         (dict(max_queue_size=0), "max_queue_size"),
+        (dict(length_buckets=[64, 32]), "length_buckets must be ascending positive lengths"),
+        (dict(length_buckets=[0, 32]), "length_buckets must be ascending positive lengths"),
+        (dict(length_buckets=[32, 32]), "length_buckets must be ascending positive lengths"),
+        (dict(length_bucketing=True), "length_bucketing was replaced by repository.length_buckets"),
     ],
 )
 def test_bad_options_are_rejected(options, message):

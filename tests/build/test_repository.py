@@ -1,11 +1,15 @@
-"""The repository builder: layout, vendored preprocessing, versions and missing artifacts."""
+"""The repository builder: layout, the runtime package copied as-is, versions and missing artifacts."""
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 
-from ticket_classifier import text, tokenization
+from ticket_classifier import runtime
 from ticket_classifier.build.layout import (
     STATE_FILENAME,
     active_version,
@@ -13,12 +17,14 @@ from ticket_classifier.build.layout import (
     quarantine,
     read_state,
     versions,
+    write_state,
 )
-from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER, RepositoryOptions
-from ticket_classifier.build.repository import build_repository
+from ticket_classifier.build.model_configs import RepositoryOptions, VersionBuild
+from ticket_classifier.build.repository import build_repository, write_ensemble, write_member_configs
 from ticket_classifier.build.version_check import check_version_files
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
+from ticket_classifier.runtime.contract import CLASSIFIER, ENSEMBLE, POSTPROCESS, RUNTIME_PACKAGE, TOKENIZER
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +55,18 @@ def test_drift_reference_travels_with_the_model_version(tiny_model):
     assert served.read_bytes() == (tiny_model.checkpoint / "drift_reference.json").read_bytes()
 
 
-def test_serving_runs_the_training_preprocessing_verbatim(tiny_model):
-    version_dir = tiny_model.repository / TOKENIZER / "1"
-    assert (version_dir / "ticket_text.py").read_bytes() == open(text.__file__, "rb").read()
-    assert (version_dir / "ticket_tokenization.py").read_bytes() == open(tokenization.__file__, "rb").read()
+def test_serving_runs_the_runtime_package_file_for_file(tiny_model):
+    source = Path(runtime.__file__).parent
+    expected = sorted(path.relative_to(source) for path in source.glob("*.py"))
+    for model, step in ((TOKENIZER, "tokenizer"), (CLASSIFIER, "classifier"), (POSTPROCESS, "postprocess")):
+        version_dir = tiny_model.repository / model / "1"
+        copied = version_dir / RUNTIME_PACKAGE
+        assert sorted(path.relative_to(copied) for path in copied.glob("*.py")) == expected
+        for name in expected:
+            assert (copied / name).read_bytes() == (source / name).read_bytes()
+        assert (version_dir / "model.py").read_bytes() == (source / "models" / step / "model.py").read_bytes()
+        tag = sys.implementation.cache_tag
+        assert (copied / "__pycache__" / f"text.{tag}.pyc").is_file(), "precompiled, so Triton never writes here"
 
 
 def test_model_version_names_precision_and_digest(tiny_model):
@@ -69,7 +83,8 @@ def test_new_version_is_added_beside_the_active_one(tiny_model, tmp_path):
     assert first.activated and not second.activated
     assert active_version(repository) == 1
     assert read_state(repository).served == [1], "a built version is not loaded before a rollout checked it"
-    assert "versions: [ 1 ]" in (repository / CLASSIFIER / "config.pbtxt").read_text()
+    config = text_format.Parse((repository / CLASSIFIER / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert list(config.version_policy.specific.versions) == [1]
     assert next_version(repository) == 3
     with pytest.raises(TicketClassifierError, match="already exists"):
         build_repository(tiny_model.checkpoint, onnx_dir, repository, version=2)
@@ -169,3 +184,32 @@ def test_the_offline_check_names_what_is_broken(two_versions, damage, message):
     damage(two_versions)
     with pytest.raises(TicketClassifierError, match=message):
         check_version_files(two_versions, 2)
+
+
+def test_each_build_records_what_its_configurations_are_generated_from(tiny_model, tmp_path):
+    repository = tmp_path / "repo"
+    onnx_dir = tiny_model.onnx.parent
+    build_repository(tiny_model.checkpoint, onnx_dir, repository)
+    written = {model: (repository / model / "config.pbtxt").read_text() for model in (ENSEMBLE, TOKENIZER, CLASSIFIER)}
+    build_repository(tiny_model.checkpoint, onnx_dir, repository, RepositoryOptions(length_buckets=[]))
+    state = read_state(repository)
+    assert state.active == 1 and state.served == [1], "a build only adds its record"
+    first, second = (VersionBuild.from_record(state.build(version)) for version in (1, 2))
+    assert first.options.length_buckets == [32, 64] and second.options.length_buckets == []
+    assert first.num_labels == len(json.loads((repository / POSTPROCESS / "1" / "labels.json").read_text()))
+    # regenerated from the record alone, with the version's files gone, the configurations are the same
+    for model in (TOKENIZER, CLASSIFIER, POSTPROCESS):
+        shutil.rmtree(repository / model / "1" / RUNTIME_PACKAGE, ignore_errors=True)
+    (repository / TOKENIZER / "1" / "tokenizer.json").unlink()
+    (repository / POSTPROCESS / "1" / "labels.json").unlink()
+    write_member_configs(repository, first, [1])
+    write_ensemble(repository, first, 1)
+    assert {model: (repository / model / "config.pbtxt").read_text() for model in written} == written
+
+
+def test_a_version_without_a_build_record_is_named(two_versions):
+    state = read_state(two_versions)
+    del state.builds["2"]
+    write_state(two_versions, state)
+    with pytest.raises(TicketClassifierError, match="version 2 has no build record in repository_state.json"):
+        read_state(two_versions).build(2)

@@ -111,7 +111,7 @@ def test_limits_come_from_the_served_configuration():
 def test_client_import_pulls_no_heavy_package():
     code = (
         "import sys, ticket_classifier.clients.client, ticket_classifier.clients.async_client, "
-        "ticket_classifier.clients.cli; "
+        "ticket_classifier.commands.classify; "
         "print(sorted(m for m in ('torch', 'transformers', 'onnxruntime', 'sklearn', 'pandas') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

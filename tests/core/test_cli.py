@@ -1,11 +1,15 @@
 """The command line: help, and bad input ending in one line on stderr with exit code 1."""
 
+import argparse
 import subprocess
 import sys
 
 import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 
 from ticket_classifier.cli import main
+from ticket_classifier.runtime.contract import LENGTH_BUCKETS_PARAMETER, TOKENIZER
 
 COMMANDS = ["demo-data", "train", "evaluate", "export", "build-repository", "rollout", "serve", "classify", "demo"]
 
@@ -14,6 +18,14 @@ def run(capsys, *argv):
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err.strip()
+
+
+def build_repository(capsys, checkpoint, onnx_dir, output, *extra):
+    """Run ``build-repository`` on a checkpoint and ONNX folder into ``output``; (code, out, err)."""
+    return run(
+        capsys, "build-repository", "--checkpoint", str(checkpoint), "--onnx-dir", str(onnx_dir),
+        "--output", str(output), *extra,
+    )  # fmt: skip
 
 
 def assert_one_line_error(code, error, *fragments):
@@ -74,18 +86,40 @@ def test_export_with_missing_checkpoint(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_build_repository_with_missing_onnx(tiny_model, tmp_path, capsys):
-    code, _, error = run(
-        capsys,
-        "build-repository",
-        "--checkpoint",
-        str(tiny_model.checkpoint),
-        "--onnx-dir",
-        str(tmp_path / "missing"),
-        "--output",
-        str(tmp_path / "repo"),
-    )
+    code, _, error = build_repository(capsys, tiny_model.checkpoint, tmp_path / "missing", tmp_path / "repo")
     assert_one_line_error(code, error, "build_report.json is missing", "ticket-classifier export")
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag, parameter", [("16", "16"), ("16,48", "16,48"), ("none", "")])
+def test_length_buckets_are_chosen_at_build_time_without_retraining(tiny_model, tmp_path, capsys, flag, parameter):
+    repository = tmp_path / "repo"
+    code, _, error = build_repository(
+        capsys, tiny_model.checkpoint, tiny_model.onnx.parent, repository, "--length-buckets", flag
+    )
+    assert code == 0, error
+    config = text_format.Parse((repository / TOKENIZER / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert config.parameters[LENGTH_BUCKETS_PARAMETER].string_value == parameter
+
+
+@pytest.mark.parametrize("flag", ["a,b", "32;64"])
+def test_bad_length_buckets_flag_is_named(capsys, flag):
+    with pytest.raises(SystemExit) as stopped:
+        main(["build-repository", "--length-buckets", flag])
+    assert (
+        stopped.value.code == 2 and "expected comma-separated lengths such as 32,64, or none" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.slow
+def test_an_old_production_config_with_length_bucketing_is_named(tiny_model, tmp_path, capsys):
+    config = tmp_path / "production.yaml"
+    config.write_text("repository:\n  length_bucketing: true\n")
+    code, _, error = build_repository(
+        capsys, tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", "--config", str(config)
+    )
+    assert_one_line_error(code, error, "length_bucketing was replaced by repository.length_buckets")
 
 
 def test_serve_with_missing_repository(tmp_path, capsys):
@@ -146,3 +180,21 @@ def test_rollout_without_a_server(tiny_model, capsys):
 def test_rollout_of_a_missing_version(tiny_model, capsys):
     code, _, error = run(capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "9")
     assert_one_line_error(code, error, "version 9 of ticket_classifier_tokenizer is not in")
+
+
+def test_every_flag_has_help_that_states_its_default():
+    from ticket_classifier.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    missing = []
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            flag = f"{name} {action.option_strings[-1]}"
+            if not action.help:
+                missing.append(f"{flag}: no help")
+            elif not isinstance(action, argparse._StoreTrueAction) and "default" not in action.help:
+                missing.append(f"{flag}: default {action.default!r} not stated")
+    assert not missing, "\n".join(missing)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from ticket_classifier.commands.production import ProductionConfig, load_production_config
 from ticket_classifier.config import load_config
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.production import ProductionConfig, load_production_config
 from ticket_classifier.training.config import TrainingConfig, load_training_config, training_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -121,3 +121,10 @@ def test_flags_alone_make_a_training_config_and_override_a_file(tmp_path):
 def test_bad_flags_are_named(overrides, message):
     with pytest.raises(TicketClassifierError, match=message):
         training_config(None, **overrides)
+
+
+def test_an_old_training_config_s_length_buckets_load_with_a_deprecation_message(tmp_path):
+    path = write(tmp_path, "data:\n  path: tickets.csv\nmodel:\n  max_length: 64\n  length_buckets: [16, 32]\n")
+    with pytest.warns(FutureWarning, match="model.length_buckets is ignored.*repository.length_buckets"):
+        config = load_training_config(path)
+    assert config.model.max_length == 64 and config.model.length_buckets is None

@@ -210,7 +210,7 @@ def test_a_server_that_disappears_stops_the_run_which_resumes_later(tiny_model, 
     rows = [(f"T{i}", f"Printer {i} jammed", "paper stuck in tray 2") for i in range(1500)]
     source = write_csv(tmp_path / "many.csv", rows)
     output = tmp_path / "out.csv"
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0)
+    config = ServerConfig.on_free_ports()
     server = TritonServer(tiny_model.repository, config)
     server.start()
     url = server.grpc_url

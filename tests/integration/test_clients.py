@@ -59,14 +59,22 @@ def test_async_client_matches_the_sync_client(tiny_server, protocol, many_ticket
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_client_side_policy_is_an_explicit_override_marked_as_such(tiny_server, protocol):
-    strict = ReviewPolicy(confidence_threshold=1.0)
     url = url_for(tiny_server, protocol)
-    with TicketClassifierClient(url, protocol=protocol, review_policy=strict) as client:
-        overridden = client.classify("VPN down", "cannot connect")
     with TicketClassifierClient(url, protocol=protocol) as client:
         served = client.classify("VPN down", "cannot connect")
-    assert overridden.requires_review and "below the" in overridden.review_reasons[0]
-    assert overridden.review_policy == "client" and overridden.to_dict()["review_policy"] == "client"
+    # thresholds just above and just below the served confidence: the client's own policy decides
+    above = ReviewPolicy(confidence_threshold=served.confidence + 1e-3, margin_threshold=0.0)
+    below = ReviewPolicy(confidence_threshold=served.confidence - 1e-3, margin_threshold=0.0)
+    with TicketClassifierClient(url, protocol=protocol, review_policy=above) as client:
+        flagged = client.classify("VPN down", "cannot connect")
+    with TicketClassifierClient(url, protocol=protocol, review_policy=below) as client:
+        passed = client.classify("VPN down", "cannot connect")
+    assert flagged.requires_review and flagged.review_reasons == [
+        f"confidence {served.confidence:.2f} below the {served.category} threshold {above.confidence_threshold:.2f}"
+    ]
+    assert not passed.requires_review and passed.review_reasons == []
+    assert flagged.category == passed.category == served.category
+    assert flagged.review_policy == passed.review_policy == "client" and flagged.to_dict()["review_policy"] == "client"
     assert served.review_policy == "server"
 
 

@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from ticket_classifier.build.model_configs import CLASSIFIER
 from ticket_classifier.cli import main
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import CLASSIFIER
 from ticket_classifier.server import ServerConfig, TritonServer
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def corrupted_repository(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def degraded_server(corrupted_repository):
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     server = TritonServer(corrupted_repository, config)
     server.start(wait=False)
     failed = server.wait_until_settled()
@@ -50,7 +50,7 @@ def test_client_says_model_not_ready(degraded_server, protocol, capsys):
 
 
 def test_waiting_for_readiness_fails_naming_the_model(corrupted_repository):
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with pytest.raises(TicketClassifierError, match=f"model '{CLASSIFIER}' failed to load"):
         TritonServer(corrupted_repository, config).start()
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def value(monitor, name, **labels):
 def served(tiny_model, tmp_path):
     repository = tmp_path / "repository"
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     server = TritonServer(repository, config)
     server.start()
     yield server, repository
@@ -295,7 +296,7 @@ def test_drift_monitor_without_reference_is_a_clear_error(tiny_model, tmp_path, 
 
 
 def test_psi_plot_script_writes_the_plot_and_data(tiny_model, tmp_path, capsys):
-    from ticket_classifier.monitoring.psi_plot import main
+    from ticket_classifier.commands.psi_plot import main
 
     output = tmp_path / "psi.png"
     code = main(
@@ -316,6 +317,12 @@ def test_psi_plot_script_writes_the_plot_and_data(tiny_model, tmp_path, capsys):
     series = json.loads(output.with_suffix(".json").read_text())
     assert set(series) == {"in-distribution", "drifted"} and len(series["drifted"]) == 2
     assert "plot written" in capsys.readouterr().out
+
+
+def bucket(text, bound):
+    """The confidence histogram's cumulative count at ``bound`` on a metrics page (``le`` read as a number)."""
+    pattern = r'ticket_classifier_confidence_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)'
+    return sum(float(value) for le, value in re.findall(pattern, text) if abs(float(le) - bound) < 1e-9)
 
 
 def by_hand_psi(reference_shares, counts, epsilon):
@@ -347,7 +354,8 @@ def test_the_sidecar_s_psi_equals_one_computed_from_the_reference_and_triton_s_o
 
     categories = counts("ticket_classifier_predictions_total", "category", reference["labels"])
     edges = reference["confidence_edges"]
-    bins = counts("ticket_classifier_confidence_total", "bin", [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:])])
+    cumulative = [bucket(after, edge) - bucket(before, edge) for edge in edges[1:]]
+    bins = [high - low for low, high in zip([0.0, *cumulative[:-1]], cumulative)]
     assert sum(categories) == sum(bins) == 80
     epsilon = monitor.config.epsilon
     expected_category = by_hand_psi(

@@ -106,7 +106,7 @@ def test_a_stranger_can_classify_but_not_control_models(tiny_model, stranger_net
     host, namespace = stranger_network
     monkeypatch.setenv(ADMIN_KEY_ENV, KEY)
     marker = tmp_path / "uploaded-code-ran"
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address=host, http_bind_address=host)
+    config = ServerConfig.on_free_ports(bind_address=host, http_bind_address=host)
     with TritonServer(tiny_model.repository, config) as server:
         arguments = [server.http_url, server.grpc_url, ADMIN_KEY_HEADER, ADMIN_KEY_GRPC_HEADER, KEY, str(marker)]
         result = subprocess.run(
@@ -135,7 +135,7 @@ def test_a_stranger_can_classify_but_not_control_models(tiny_model, stranger_net
 
 def test_the_keyed_admin_can_unload_and_load(tiny_model, monkeypatch):
     monkeypatch.setenv(ADMIN_KEY_ENV, KEY)
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with TritonServer(tiny_model.repository, config) as server:
         server.admin.unload_model("ticket_classifier")
         server.admin.load_model("ticket_classifier")

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from ticket_classifier.build.layout import active_version, read_state, versions
-from ticket_classifier.build.model_configs import CLASSIFIER, POSTPROCESS
 from ticket_classifier.build.onnx_export import export_variants
 from ticket_classifier.build.parity import onnx_probabilities
 from ticket_classifier.build.repository import build_repository
@@ -16,9 +15,10 @@ from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels
+from ticket_classifier.runtime.contract import CLASSIFIER, POSTPROCESS
+from ticket_classifier.runtime.text import join_ticket_text
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.server import ServerConfig, TritonServer
-from ticket_classifier.text import join_ticket_text
-from ticket_classifier.tokenization import TicketTokenizer
 
 pytestmark = pytest.mark.integration
 TICKET = ("VPN down", "cannot connect from home")
@@ -61,7 +61,7 @@ class TrafficRecorder(threading.Thread):
 def served_repository(tiny_model, tmp_path):
     repository = tmp_path / "repository"
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with TritonServer(repository, config) as server:
         yield repository, server
 
@@ -176,7 +176,7 @@ def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_rep
         rollout(repository, 2, server.http_url)
     # A restart after the failed rollout serves the last good version.
     server.stop()
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with TritonServer(repository, config) as restarted:
         with TicketClassifierClient(restarted.grpc_url) as client:
             assert client.classify("VPN down", "cannot connect").model_version.startswith("1-")

@@ -11,7 +11,7 @@ from ticket_classifier.shared_memory import shm_regions
 pytestmark = pytest.mark.integration
 
 
-def test_serve_runs_until_ctrl_c_and_stops_cleanly(tiny_model, serve_command):
+def test_serve_runs_until_ctrl_c_and_stops_cleanly(tiny_model, serve_command, tmp_path):
     before = shm_regions()
     served = serve_command(tiny_model.repository)
     process = served.process
@@ -22,5 +22,9 @@ def test_serve_runs_until_ctrl_c_and_stops_cleanly(tiny_model, serve_command):
     assert process.wait(timeout=60) == 0
     output = process.stdout.read()
     assert "stopping tritonserver" in output
+    log = tmp_path / "tritonserver.log"  # server.log_file, relative to the folder serve ran in: kept after the stop
+    assert f"Triton's log: {log}" in output
+    text = log.read_text()
+    assert text.startswith("=== tritonserver started ") and "successfully loaded 'ticket_classifier'" in text
     time.sleep(0.5)
     assert shm_regions() - before == set()

@@ -10,10 +10,10 @@ import pytest
 
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.labels import read_labels
+from ticket_classifier.runtime.text import join_ticket_text
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.server import ServerConfig, TritonServer
 from ticket_classifier.shared_memory import shm_regions
-from ticket_classifier.text import join_ticket_text
-from ticket_classifier.tokenization import TicketTokenizer
 from ticket_classifier.training.demo_data import generate_tickets
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def _processes_mentioning(path: Path):
 def test_shutdown_leaves_no_process_and_no_shared_memory(tiny_model, tmp_path):
     repository = Path(shutil.copytree(tiny_model.repository, tmp_path / "repository"))  # a path no other server uses
     before = shm_regions()
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     server = TritonServer(repository, config)
     server.start()
     try:

@@ -37,24 +37,23 @@ def tls_server(tiny_model, tmp_path_factory):
         check=True,
         capture_output=True,
     )
-    config = ServerConfig(
-        http_port=0,
-        grpc_port=0,
-        metrics_port=0,
-        bind_address="127.0.0.1",
-        grpc_tls_certificate=str(folder / "cert.pem"),
-        grpc_tls_private_key=str(folder / "key.pem"),
+    config = ServerConfig.on_free_ports(
+        grpc_tls_certificate=str(folder / "cert.pem"), grpc_tls_private_key=str(folder / "key.pem")
     )
     with TritonServer(tiny_model.repository, config) as server:
         yield server, folder / "cert.pem"
 
 
-def test_tls_client_classifies(tls_server):
+def test_tls_client_classifies(tls_server, tiny_server):
     server, certificate = tls_server
     url = server.grpc_url.replace("127.0.0.1", "localhost")
     tls = TlsOptions(enabled=True, root_certificates=str(certificate))
     with TicketClassifierClient(url, tls=tls) as client:
-        assert client.classify("VPN down", "cannot connect").category
+        over_tls = client.classify("VPN down", "cannot connect")
+    with TicketClassifierClient(tiny_server.grpc_url) as client:
+        plain = client.classify("VPN down", "cannot connect")
+    # the same model answers over TLS: same decision, same probabilities
+    assert over_tls.to_dict() == plain.to_dict()
 
 
 def test_plaintext_client_is_refused_clearly(tls_server):

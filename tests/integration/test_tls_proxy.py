@@ -60,7 +60,7 @@ def proxied(tiny_model, tmp_path_factory, require_binary):
     port = free_port()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ADMIN_KEY_ENV, KEY)
-        server = TritonServer(tiny_model.repository, ServerConfig(http_port=0, grpc_port=0, metrics_port=0))
+        server = TritonServer(tiny_model.repository, ServerConfig.on_free_ports())
     server.start()
     values = {
         "PREFIX": str(folder),

@@ -11,9 +11,9 @@ import pytest
 import tritonclient.grpc as grpcclient
 from transformers import AutoTokenizer
 
-from ticket_classifier.build.model_configs import TOKENIZER
-from ticket_classifier.text import join_ticket_text
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.contract import TOKENIZER
+from ticket_classifier.runtime.text import join_ticket_text
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def test_triton_tokenizer_ids_equal_training_and_hugging_face(tiny_server, tiny_
     served = served_token_ids(tiny_server, TICKETS)
     for ticket, ids in zip(TICKETS, served):
         text = join_ticket_text(ticket)
-        trained = training.encode([text], bucketed=False)["input_ids"][0]
+        trained = training.encode([text])["input_ids"][0]
         hugging_face = reference(text[: training.max_characters], truncation=True, max_length=training.max_length)
         assert ids.tolist() == trained.tolist(), ticket
         assert ids.tolist() == hugging_face["input_ids"], ticket

@@ -30,9 +30,12 @@ def fresh_server(tiny_model, tmp_path):
     repository = tmp_path / "repository"
     policy = ReviewPolicy(confidence_threshold=0.3, margin_threshold=0.0, critical_categories={"Security": 0.1})
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, review_policy=policy)
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     with TritonServer(repository, config) as server:
         yield server, repository, policy
+
+
+RULE_PREFIX = {"confidence": "confidence ", "margin": "margin ", "critical": "critical category "}
 
 
 def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
@@ -42,14 +45,28 @@ def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
         predictions = client.classify_batch(tickets)
     text = scrape(server)
     assert metric_total(text, "ticket_classifier_predictions_total") == 90
-    assert metric_total(text, "ticket_classifier_confidence_total") == 90
+    assert metric_total(text, "ticket_classifier_confidence_count") == 90
+    assert metric_total(text, "ticket_classifier_confidence_sum") == pytest.approx(
+        sum(p.confidence for p in predictions), abs=1e-3
+    )
     for category in {p.category for p in predictions}:
         expected = sum(p.category == category for p in predictions)
         assert metric_total(text, "ticket_classifier_predictions_total", category=category) == expected
-    assert metric_total(text, "ticket_classifier_review_total", rule="any") == sum(
-        p.requires_review for p in predictions
-    )
-    assert re.search(r'ticket_classifier_confidence_total\{bin="0\.9-1\.0"', text)
+    assert metric_total(text, "ticket_classifier_review_required_total") == sum(p.requires_review for p in predictions)
+    for rule in ("confidence", "margin", "critical"):
+        fired = sum(any(reason.startswith(RULE_PREFIX[rule]) for reason in p.review_reasons) for p in predictions)
+        assert metric_total(text, "ticket_classifier_review_rules_total", rule=rule) == fired, rule
+    assert 'rule="any"' not in text
+    # a real histogram: cumulative buckets at the drift reference's edges, ending with +Inf
+    buckets = {
+        float(match[1]): float(match[2])
+        for match in re.finditer(r'ticket_classifier_confidence_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)', text)
+    }
+    bounds = sorted(buckets)
+    assert bounds[-1] == float("inf") and bounds[-2] == pytest.approx(1.0) and len(bounds) == 11
+    assert [buckets[bound] for bound in bounds] == sorted(buckets.values()) and buckets[float("inf")] == 90
+    below_half = sum(p.confidence <= 0.5 for p in predictions)
+    assert buckets[min(bounds, key=lambda bound: abs(bound - 0.5))] == below_half
 
 
 def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_metrics_agree(
@@ -63,7 +80,7 @@ def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_met
             [("ticket_id", "subject", "description")] + [(str(i), *t) for i, t in enumerate(tickets)]
         )
     expected = [policy.decide(dict(zip(*ranked))) for ranked in _ranked_scores(server, tickets)]
-    before = metric_total(scrape(server), "ticket_classifier_review_total", rule="any")
+    before = metric_total(scrape(server), "ticket_classifier_review_required_total")
     result = subprocess.run(
         [sys.executable, "-m", "ticket_classifier.cli", "classify", "--url", server.grpc_url, "--input", "tickets.csv",
          "--output", "out.csv"],
@@ -76,7 +93,7 @@ def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_met
     assert [row["review_reasons"] for row in rows] == ["; ".join(reasons) for _, reasons in expected]
     assert any(flag for flag, _ in expected) and not all(flag for flag, _ in expected)
     assert any("critical category Security" in row["review_reasons"] for row in rows), "the critical rule occurs"
-    flagged = metric_total(scrape(server), "ticket_classifier_review_total", rule="any") - before
+    flagged = metric_total(scrape(server), "ticket_classifier_review_required_total") - before
     assert flagged == sum(row["requires_review"] == "true" for row in rows)
 
 

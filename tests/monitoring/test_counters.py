@@ -1,14 +1,26 @@
 """Scraped product counters: parsing, restarts, sliding windows."""
 
-from ticket_classifier.monitoring.counters import CONFIDENCE, PREDICTIONS, CounterHistory, parse_product_counters
+import pytest
+
+from ticket_classifier.monitoring.counters import (
+    CONFIDENCE_BUCKET,
+    PREDICTIONS,
+    CounterHistory,
+    bin_counts,
+    parse_product_counters,
+)
 
 EXPOSITION = """# HELP ticket_classifier_predictions_total Tickets classified, by predicted category
 # TYPE ticket_classifier_predictions_total counter
 ticket_classifier_predictions_total{category="Email",model_version="1-fp32-a"} 7
 ticket_classifier_predictions_total{category="Email",model_version="2-fp32-b"} 3
 ticket_classifier_predictions_total{category="Network",model_version="2-fp32-b"} 5
-# TYPE ticket_classifier_confidence_total counter
-ticket_classifier_confidence_total{bin="0.9-1.0",model_version="2-fp32-b"} 8
+# TYPE ticket_classifier_confidence histogram
+ticket_classifier_confidence_bucket{model_version="2-fp32-b",le="0.5"} 2
+ticket_classifier_confidence_bucket{model_version="2-fp32-b",le="1"} 8
+ticket_classifier_confidence_bucket{model_version="2-fp32-b",le="+Inf"} 8
+ticket_classifier_confidence_sum{model_version="2-fp32-b"} 6.1
+ticket_classifier_confidence_count{model_version="2-fp32-b"} 8
 # TYPE nv_inference_count counter
 nv_inference_count{model="ticket_classifier",version="1"} 15
 """
@@ -18,7 +30,9 @@ def test_parse_sums_versions_or_keeps_one():
     assert parse_product_counters(EXPOSITION) == {
         (PREDICTIONS, "Email"): 10.0,
         (PREDICTIONS, "Network"): 5.0,
-        (CONFIDENCE, "0.9-1.0"): 8.0,
+        (CONFIDENCE_BUCKET, "0.5"): 2.0,
+        (CONFIDENCE_BUCKET, "1"): 8.0,
+        (CONFIDENCE_BUCKET, "+Inf"): 8.0,
     }
     assert parse_product_counters(EXPOSITION, "1-fp32-a") == {(PREDICTIONS, "Email"): 7.0}
 
@@ -57,3 +71,18 @@ def test_first_scrape_is_the_baseline():
     history = CounterHistory()
     history.update(counters(100, 100), now=0)
     assert history.window_by_time(60) == ({"Email": 0.0, "Network": 0.0}, {})
+
+
+def test_bin_counts_undo_the_cumulative_buckets_matching_bounds_as_numbers():
+    edges = [0.0, 0.1, 0.5, 1.0]
+    buckets = {"0.10000000000000001": 1.0, "0.5": 4.0, "1": 10.0, "+Inf": 10.0}
+    assert bin_counts(buckets, edges) == [1.0, 3.0, 6.0]
+    assert bin_counts({}, edges) == [0.0, 0.0, 0.0]
+
+
+def test_a_confidence_window_is_a_difference_of_cumulative_buckets():
+    history = CounterHistory()
+    history.update({(CONFIDENCE_BUCKET, "0.5"): 1.0, (CONFIDENCE_BUCKET, "1"): 3.0}, now=0)
+    history.update({(CONFIDENCE_BUCKET, "0.5"): 4.0, (CONFIDENCE_BUCKET, "1"): 10.0}, now=60)
+    _, buckets = history.window_by_time(30)
+    assert bin_counts(buckets, [0.0, 0.5, 1.0]) == pytest.approx([3.0, 4.0])

@@ -56,3 +56,21 @@ def test_status_thresholds(psi, status):
 
 def test_configurable_thresholds():
     assert drift_status(0.15, warning=0.2, alert=0.3) == 0
+
+
+def test_the_default_epsilon_is_one_hundredth_of_a_percent():
+    assert population_stability_index([1.0, 0.0], [50, 50]) == population_stability_index(
+        [1.0, 0.0], [50, 50], epsilon=1e-4
+    )
+    assert population_stability_index([1.0, 0.0], [50, 50]) != population_stability_index(
+        [1.0, 0.0], [50, 50], epsilon=1e-3
+    )
+
+
+def test_a_single_observation_gives_a_psi():
+    assert population_stability_index([0.5, 0.5], [1, 0]) > 0
+
+
+def test_more_reference_bins_than_observed_is_an_error_too():
+    with pytest.raises(ValueError, match="3 reference bins but 2 observed bins"):
+        population_stability_index([0.2, 0.3, 0.5], [1, 2])

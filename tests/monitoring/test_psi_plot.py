@@ -2,7 +2,7 @@
 
 import pytest
 
-from ticket_classifier.monitoring.psi_plot import main
+from ticket_classifier.commands.psi_plot import main
 
 
 @pytest.mark.parametrize(

@@ -71,3 +71,26 @@ def test_an_insane_temperature_is_not_applied_and_the_reason_is_given():
     assert not choice["kept"] and choice["temperature"] == 1.0
     assert "is outside [0.1, 10.0]: not applied (T = 1)" in choice["reason"]
     assert choice["validation_nll"]["after"] == choice["validation_nll"]["before"]
+
+
+def test_reliability_bins_put_each_confidence_in_its_own_bin():
+    # 20 classes let a top-1 confidence fall below 1/15 (the first bin); 0.95 and 0.92 lie in the
+    # last two of 15 bins, 14/15 = 0.9333 being the edge between them (right edges included).
+    confidences = [0.06, 0.5, 0.92, 0.95, 14 / 15]
+    probabilities = np.full((len(confidences), 20), 0.0)
+    for row, confidence in enumerate(confidences):
+        probabilities[row] = (1.0 - confidence) / 19
+        probabilities[row, 0] = confidence
+    table = reliability_bins(probabilities, np.zeros(len(confidences), dtype=int), bins=15)
+    np.testing.assert_allclose(table["edges"], np.linspace(0.0, 1.0, 16))
+    assert np.flatnonzero(table["counts"]).tolist() == [0, 7, 13, 14]
+    assert table["counts"][[0, 7, 13, 14]].tolist() == [1, 1, 2, 1]
+    assert table["confidence"][13] == pytest.approx((0.92 + 14 / 15) / 2)
+
+
+def test_a_temperature_below_the_sane_range_is_not_applied():
+    # Perfectly separable, barely confident logits: the fit drives T towards 0.
+    logits = np.tile(np.array([[0.01, 0.0, 0.0]]), (60, 1))
+    choice = choose_temperature(logits, np.zeros(60, dtype=int))
+    assert choice["fitted"] < 0.1 and not choice["kept"] and choice["temperature"] == 1.0
+    assert "is outside [0.1, 10.0]" in choice["reason"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import hashlib
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -212,3 +214,27 @@ def test_bad_arguments_raise_value_error(kwargs: dict[str, object], name: str, t
     with pytest.raises(ValueError, match=name):
         write_demo_csv(tmp_path / "x.csv", **kwargs)  # type: ignore[arg-type]
     assert not (tmp_path / "x.csv").exists()
+
+
+# SHA-256 of the CSVs before the templates moved into demo_templates.json (issue 13): the data
+# file changed nothing. A deliberate change of the wording changes these too.
+RECORDED_DIGESTS = {
+    (3000, 13, False): "fca8f6e60ab10ea59b753f4358abab0732c4f514cdf3f6cdb0c311cceb863b01",
+    (3000, 13, True): "9a5ca4eaba82a0fb93ed16bce731ef62b3599c01eb115233337ecfc17e64cb04",
+    (500, 5, False): "fbbf8194e83d26b338e6ccaeb2ba6c4846fef0791675826829f7610c087a1f1a",
+}
+
+
+@pytest.mark.parametrize("rows, seed, drifted", sorted(RECORDED_DIGESTS))
+def test_the_generator_s_output_is_byte_identical_to_the_recorded_one(tmp_path, rows, seed, drifted):
+    path = write_demo_csv(tmp_path / "tickets.csv", rows, seed=seed, drifted=drifted)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == RECORDED_DIGESTS[rows, seed, drifted]
+
+
+def test_the_templates_are_a_data_file_beside_the_generator():
+    import ticket_classifier.training.demo_data as demo_data
+
+    templates = Path(demo_data.__file__).with_name("demo_templates.json")
+    data = json.loads(templates.read_text(encoding="utf-8"))
+    assert list(data["categories"]) == list(CATEGORIES)
+    assert len(Path(demo_data.__file__).read_text(encoding="utf-8").splitlines()) < 400

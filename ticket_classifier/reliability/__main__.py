@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     repository = Path(args.model_repository)
     results = {}
     try:
-        with TritonServer(repository, ServerConfig(http_port=0, grpc_port=0, metrics_port=0)) as server:
+        with TritonServer(repository, ServerConfig.on_free_ports()) as server:
             results["bad requests"] = _report("bad requests", scenarios.bad_requests(server))
             results["soak"] = _report("soak", scenarios.soak(server, args.soak_seconds, args.concurrency))
             results["oversized tickets"] = _report("oversized tickets", scenarios.oversized_tickets(server))

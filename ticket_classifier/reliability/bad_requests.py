@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ticket_classifier.build.model_configs import ENSEMBLE, RepositoryOptions
+from ticket_classifier.build.model_configs import RepositoryOptions
+from ticket_classifier.runtime.contract import ENSEMBLE, TEXT_INPUTS
 
 _LIMITS = RepositoryOptions()
 FIELD_LIMIT, REQUEST_LIMIT = _LIMITS.max_field_bytes, _LIMITS.max_request_bytes
@@ -32,11 +33,14 @@ class BadRequest:
     outputs: list = field(default_factory=list)
 
 
+SUBJECT, DESCRIPTION = TEXT_INPUTS
+
+
 def texts(subjects: list, descriptions: list) -> list:
     """The two text inputs, one ticket per row."""
     return [
-        ("SUBJECT", subjects, "BYTES", [len(subjects), 1]),
-        ("DESCRIPTION", descriptions, "BYTES", [len(descriptions), 1]),
+        (SUBJECT, subjects, "BYTES", [len(subjects), 1]),
+        (DESCRIPTION, descriptions, "BYTES", [len(descriptions), 1]),
     ]
 
 
@@ -53,28 +57,28 @@ KINDS = {
         texts([b"VPN", b""], [b"down", b" "]), INVALID, 400, "ticket 1: .* no text"
     ),
     "description not UTF-8": BadRequest(
-        texts([b"VPN"], [b"\xff\xfe broken"]), INVALID, 400, "DESCRIPTION is not valid UTF-8"
+        texts([b"VPN"], [b"\xff\xfe broken"]), INVALID, 400, f"{DESCRIPTION} is not valid UTF-8"
     ),
     "subject not UTF-8": BadRequest(texts([b"\xc3\x28"], [b"fine"]), INVALID, 400, "SUBJECT is not valid UTF-8"),
     "field over the limit": BadRequest(
-        texts([b"big"], [b"x" * (FIELD_LIMIT + 1)]), INVALID, 400, f"DESCRIPTION is {FIELD_LIMIT + 1} bytes, over"
+        texts([b"big"], [b"x" * (FIELD_LIMIT + 1)]), INVALID, 400, f"{DESCRIPTION} is {FIELD_LIMIT + 1} bytes, over"
     ),
     "request over the limit": BadRequest(
         texts([b"s"] * 20, [b"x" * (REQUEST_LIMIT // 16)] * 20), INVALID, 400, "request of .* bytes is over the limit"
     ),
-    "missing input": BadRequest(texts([b"VPN"], [b"x"])[:1], INVALID, 400, "DESCRIPTION"),
+    "missing input": BadRequest(texts([b"VPN"], [b"x"])[:1], INVALID, 400, DESCRIPTION),
     "extra input": BadRequest(texts([b"VPN"], [b"x"]) + [("EXTRA", [b"x"], "BYTES", [1, 1])], INVALID, 400, "EXTRA"),
     "wrong datatype": BadRequest(
-        [("SUBJECT", [1], "INT64", [1, 1]), ("DESCRIPTION", [1], "INT64", [1, 1])], INVALID, 400, "(?i)data.?type"
+        [(SUBJECT, [1], "INT64", [1, 1]), (DESCRIPTION, [1], "INT64", [1, 1])], INVALID, 400, "(?i)data.?type"
     ),
     "wrong shape": BadRequest(
-        [("SUBJECT", [b"a", b"b"], "BYTES", [1, 2]), ("DESCRIPTION", [b"a", b"b"], "BYTES", [1, 2])],
+        [(SUBJECT, [b"a", b"b"], "BYTES", [1, 2]), (DESCRIPTION, [b"a", b"b"], "BYTES", [1, 2])],
         INVALID,
         400,
         "unexpected shape",
     ),
     "batch sizes differ": BadRequest(
-        [("SUBJECT", [b"a", b"b"], "BYTES", [2, 1]), ("DESCRIPTION", [b"a"], "BYTES", [1, 1])],
+        [(SUBJECT, [b"a", b"b"], "BYTES", [2, 1]), (DESCRIPTION, [b"a"], "BYTES", [1, 1])],
         INVALID,
         400,
         "batch size does not match",
@@ -117,7 +121,7 @@ def json_body(subject, description, shape=(1, 1)) -> bytes:
     """A v2 JSON inference request of one ticket."""
     inputs = [
         {"name": name, "shape": list(shape), "datatype": "BYTES", "data": [value]}
-        for name, value in (("SUBJECT", subject), ("DESCRIPTION", description))
+        for name, value in ((SUBJECT, subject), (DESCRIPTION, description))
     ]
     return json.dumps({"inputs": inputs}).encode()
 
@@ -129,7 +133,7 @@ RAW_HTTP = {
     "non-UTF-8 string in JSON": (
         json_body("VPN", "x").replace(b'"x"', b'"\xff\xfe"'),
         400,
-        "DESCRIPTION is not valid UTF-8",
+        f"{DESCRIPTION} is not valid UTF-8",
     ),
     "empty strings in JSON": (json_body("", ""), 400, "have no text"),
 }
@@ -140,11 +144,7 @@ UPSTREAM_500 = {
     "malformed JSON": (b"{not json", "failed to parse the request JSON buffer"),
     "JSON number where a string is expected": (
         json.dumps(
-            {
-                "inputs": [
-                    {"name": n, "shape": [1, 1], "datatype": "BYTES", "data": [5]} for n in ("SUBJECT", "DESCRIPTION")
-                ]
-            }
+            {"inputs": [{"name": n, "shape": [1, 1], "datatype": "BYTES", "data": [5]} for n in TEXT_INPUTS]}
         ).encode(),
         "Unable to parse JSON bytes array",
     ),

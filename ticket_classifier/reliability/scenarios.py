@@ -13,8 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from ticket_classifier.build.layout import MEMBERS, read_state
-from ticket_classifier.build.model_configs import CLASSIFIER, TOKENIZER
+from ticket_classifier.build.layout import read_state
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import probe
@@ -31,6 +30,7 @@ from ticket_classifier.reliability.bad_requests import (
     texts,
 )
 from ticket_classifier.reliability.load import Load
+from ticket_classifier.runtime.contract import CLASSIFIER, ONNX_MODEL_FILENAME, STEPS, TOKENIZER
 from ticket_classifier.server import ServerConfig, TritonServer, free_port
 
 FAST_PROBING = "server:\n  probe_interval_s: 1\n  probe_timeout_s: 5\n  probe_failures_before_restart: 2\n"
@@ -175,11 +175,11 @@ def corrupt_rollout(repository: Path) -> dict:
         shutil.copytree(repository, copy, symlinks=True)
         active = read_state(copy).active
         candidate = max(int(p.name) for p in (copy / CLASSIFIER).iterdir() if p.name.isdigit()) + 1
-        for model in MEMBERS:
+        for model in STEPS:
             shutil.copytree(copy / model / str(active), copy / model / str(candidate))
-        onnx = copy / CLASSIFIER / str(candidate) / "model.onnx"
+        onnx = copy / CLASSIFIER / str(candidate) / ONNX_MODEL_FILENAME
         onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
-        server = TritonServer(copy, ServerConfig(http_port=0, grpc_port=0, metrics_port=0))
+        server = TritonServer(copy, ServerConfig.on_free_ports())
         with server:
             readiness, watched = [], threading.Event()
             watcher = threading.Thread(target=_watch, args=(server, readiness, watched), daemon=True)
@@ -196,7 +196,7 @@ def corrupt_rollout(repository: Path) -> dict:
                 load.wait_for(30)
             watched.set()
             watcher.join(timeout=10)
-        with TritonServer(copy, ServerConfig(http_port=0, grpc_port=0, metrics_port=0)) as restarted:
+        with TritonServer(copy, ServerConfig.on_free_ports()) as restarted:
             served_after_restart = probe(f"http://{restarted.http_url}").detail
         quarantined = sorted(read_state(copy).quarantined)
     return {

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ticket_classifier.text import RejectedTicket, check_sizes, join_ticket_text, normalize_text, ticket_text
+from ticket_classifier.runtime.text import RejectedTicket, check_sizes, join_ticket_text, normalize_text, ticket_text
 
 
 def test_fields_are_joined_as_sentences():

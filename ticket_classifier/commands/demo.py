@@ -5,6 +5,7 @@ Generates the demo CSV, trains, exports ONNX, builds ``model_repository/``, star
 table and stops the server.
 """
 
+import argparse
 import json
 import logging
 import shutil
@@ -13,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticket_classifier.build.layout import STATE_FILENAME
-from ticket_classifier.build.model_configs import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
 from ticket_classifier.samples import SAMPLE_TICKETS
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,29 @@ ARTIFACTS = Path("artifacts/demo")
 REPOSITORY = Path("model_repository")
 
 
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Register the ``demo`` command."""
+    command = commands.add_parser("demo", help="end to end on the demo data: train, export, serve, classify")
+    command.add_argument("--rows", type=int, default=3000, help="demo tickets to generate (default 3000)")
+    command.add_argument("--config", default="configs/demo.yaml", help="training YAML")
+    command.add_argument("--production-config", default="configs/production.yaml", help="production YAML")
+    command.add_argument(
+        "--review-policy", default="configs/demo_review_policy.yaml", help="review policy served (and reported)"
+    )
+    command.set_defaults(handler=_demo_command)
+
+
+def _demo_command(args: argparse.Namespace) -> None:
+    run_demo(
+        rows=args.rows, config=args.config, production_config=args.production_config, review_policy=args.review_policy
+    )
+
+
 def run_demo(*, rows: int, config: str, production_config: str, review_policy: str) -> None:
     """Run every stage of the demo in order, timing each."""
     from ticket_classifier.build.onnx_export import export_variants, parity_table
     from ticket_classifier.build.repository import build_repository
-    from ticket_classifier.production import load_production_config, load_review_policy
+    from ticket_classifier.commands.production import load_production_config, load_review_policy
     from ticket_classifier.training.config import training_config
     from ticket_classifier.training.demo_data import write_demo_csv
     from ticket_classifier.training.pipeline import train

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ticket_classifier.build.model_configs import CLASSIFIER, RepositoryOptions
+from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.contract import CLASSIFIER
 from ticket_classifier.server import ServerConfig, TritonServer
 
 VARIANTS = {
     "fp32": RepositoryOptions(),
-    "fp32-no-buckets": RepositoryOptions(length_bucketing=False),
+    "fp32-no-buckets": RepositoryOptions(length_buckets=[]),
     "fp32-delay-2ms": RepositoryOptions(max_queue_delay_microseconds=2000),
     "int8": RepositoryOptions(precision="int8"),
     "fp16": RepositoryOptions(precision="fp16"),
@@ -132,7 +133,7 @@ def run_benchmark(
         with tempfile.TemporaryDirectory(prefix="ticket-benchmark-") as folder:
             # Throughput is measured whatever the model's quality: the quality gate is not this benchmark's.
             build_repository(checkpoint, onnx_dir, Path(folder) / "repository", options, allow_below_baseline=True)
-            config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+            config = ServerConfig.on_free_ports()
             with TritonServer(Path(folder) / "repository", config) as server:
                 send_load(server, tickets, concurrency=4, requests=40)  # warm-up
                 for concurrency in concurrencies:

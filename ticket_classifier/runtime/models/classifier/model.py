@@ -11,18 +11,19 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+from runtime.contract import INTRA_OP_THREADS_PARAMETER, ONNX_MODEL_FILENAME, TOKEN_INPUTS
 
 
 class TritonPythonModel:
     """Classifier step of the ticket_classifier ensemble (Python-backend variant)."""
 
     def initialize(self, args):
-        """Open an onnxruntime session on ``model.onnx`` beside this file."""
+        """Open an onnxruntime session on the ONNX model beside this file."""
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(parameters.get("intra_op_num_threads", "0"))
-        model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        options.intra_op_num_threads = int(parameters.get(INTRA_OP_THREADS_PARAMETER, "0"))
+        model_path = Path(args["model_repository"]) / args["model_version"] / ONNX_MODEL_FILENAME
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_dtypes = {
             entry["name"]: pb_utils.triton_string_to_numpy(entry["data_type"]) for entry in config["input"]
@@ -36,8 +37,9 @@ class TritonPythonModel:
             {name: pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in self.input_dtypes}
             for request in requests
         ]
-        sizes = [len(arrays["input_ids"]) for arrays in per_request]
-        length = max(arrays["input_ids"].shape[1] for arrays in per_request)
+        ids = TOKEN_INPUTS[0]
+        sizes = [len(arrays[ids]) for arrays in per_request]
+        length = max(arrays[ids].shape[1] for arrays in per_request)
         feed = {
             name: np.concatenate([_pad(arrays[name], length) for arrays in per_request]).astype(dtype)
             for name, dtype in self.input_dtypes.items()

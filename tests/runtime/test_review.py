@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.runtime.review import ReviewPolicy
 
 
 def test_confident_prediction_needs_no_review():
@@ -92,15 +92,50 @@ def test_evaluate_names_the_rules():
     assert rules == ["confidence", "margin", "critical"]
 
 
-def test_review_module_needs_only_the_standard_library():
-    import ast
-    from pathlib import Path
+def test_boundaries_are_inclusive_where_documented():
+    # confidence exactly at its threshold, a margin exactly at its threshold: no review
+    policy = ReviewPolicy(confidence_threshold=0.625, margin_threshold=0.125)
+    assert policy.decide({"A": 0.625, "B": 0.5}) == (False, [])
+    # a critical category exactly at its own threshold: review
+    critical = ReviewPolicy(confidence_threshold=0.5, margin_threshold=0.0, critical_categories={"Security": 0.25})
+    assert critical.decide({"Email": 0.75, "Security": 0.25}) == (
+        True,
+        ["critical category Security at 0.25 (flag from 0.25)"],
+    )
 
-    import ticket_classifier.clients.review as review
 
-    tree = ast.parse(Path(review.__file__).read_text())
-    imported = {
-        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    }
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"math", "dataclasses"}
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_thresholds_of_exactly_zero_and_one_are_valid(value):
+    ReviewPolicy(confidence_threshold=value, margin_threshold=value, critical_categories={"S": value})
+
+
+def test_the_margin_is_the_difference_of_the_top_two():
+    policy = ReviewPolicy(confidence_threshold=0.0, margin_threshold=0.8)
+    assert policy.decide({"A": 0.9, "B": 0.2}) == (True, ["margin 0.70 to B below 0.80"])
+
+
+def test_a_tie_is_seen_between_equal_values_that_are_different_objects():
+    half = sum([0.25, 0.25])  # 0.5, computed: not the same float object as the literal
+    needs, reasons = ReviewPolicy(confidence_threshold=0.0, margin_threshold=0.0).decide({"A": 0.5, "B": half})
+    assert needs and reasons == ["tie between A and B at 0.50"]
+
+
+def test_a_single_label_at_zero_confidence_is_reviewed_for_its_confidence_only():
+    assert ReviewPolicy().decide({"Only": 0.0}) == (True, ["confidence 0.00 below the Only threshold 0.60"])
+
+
+def test_a_critical_category_absent_from_the_scores_is_not_flagged():
+    policy = ReviewPolicy(critical_categories={"Security": 0.1})
+    assert policy.decide({"Email": 0.95, "Access": 0.05}) == (False, [])
+
+
+def test_critical_categories_are_compared_by_name_not_by_order_or_identity():
+    policy = ReviewPolicy(confidence_threshold=0.5, margin_threshold=0.0, critical_categories={"Access": 0.2})
+    assert policy.decide({"Email": 0.7, "Access": 0.3})[0], "a critical label sorting before the top-1 is flagged"
+    top = "".join(["Acc", "ess"])  # equal to the policy's key, but another string object
+    assert policy.decide({top: 0.7, "Email": 0.3}) == (False, [])
+
+
+def test_a_critical_category_without_a_score_never_fires():
+    policy = ReviewPolicy(confidence_threshold=0.1, margin_threshold=0.0, critical_categories={"Security": 0.2})
+    assert policy.evaluate({"Access": 0.9, "Email": 0.1}) == []

@@ -14,18 +14,28 @@ URL_ENV = "TICKET_CLASSIFIER_URL"
 STANDARD_STREAM = "-"
 
 
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Register the ``classify`` command."""
+    command = commands.add_parser("classify", help="classify a ticket through the running server")
+    add_classify_arguments(command)
+    command.set_defaults(handler=classify_command)
+
+
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``classify`` command."""
     single = parser.add_argument_group("one ticket")
-    single.add_argument("--subject", default="", help="ticket subject")
-    single.add_argument("--description", default="", help="ticket description")
+    single.add_argument("--subject", default="", help="ticket subject (default: empty)")
+    single.add_argument("--description", default="", help="ticket description (default: empty)")
     single.add_argument("--json", action="store_true", help="print the prediction as JSON")
     batch = parser.add_argument_group("a CSV file")
-    batch.add_argument("--input", help="CSV of tickets (UTF-8, with or without BOM); - reads standard input")
+    batch.add_argument(
+        "--input",
+        help="CSV of tickets (UTF-8, with or without BOM); - reads standard input (default: one ticket from the flags)",
+    )
     batch.add_argument(
         "--output",
         help="predictions CSV: every input column, then the prediction's; rows already in it are skipped on a "
-        "rerun; - writes standard output (no resume)",
+        "rerun; - writes standard output, no resume (required with --input, no default)",
     )
     batch.add_argument("--errors", help="CSV of rows that failed, with line and reason (default <output>.errors.csv)")
     batch.add_argument(
@@ -57,7 +67,7 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 def classify_command(args: argparse.Namespace) -> None:
     """Classify the ticket given on the command line, or every row of ``--input``."""
-    from ticket_classifier.production import production_config
+    from ticket_classifier.commands.production import production_config
 
     config = production_config(args.config)[0]
     url = args.url or os.environ.get(URL_ENV) or config.client.url(args.protocol)

@@ -5,7 +5,7 @@ monitor in process against it, sends one stream of demo tickets and records the 
 every batch, restarts the server for the second stream, and plots both streams' PSI (count
 window) against predictions served. Writes the PNG and the raw series as JSON.
 
-    python -m ticket_classifier.monitoring.psi_plot --model-repository model_repository \\
+    python -m ticket_classifier.commands.psi_plot --model-repository model_repository \\
         --output docs/images/psi_over_time.png
 """
 
@@ -27,7 +27,7 @@ STREAMS = {"in-distribution": False, "drifted": True}
 def record_stream(repository: Path, drifted: bool, tickets: int, batch: int, count_window: int) -> list[dict]:
     """PSI (count window) after each batch of one stream, on a freshly started server."""
     stream = [(t.subject, t.description) for t in generate_tickets(tickets, seed=101, drifted=drifted)]
-    config = ServerConfig(http_port=0, grpc_port=0, metrics_port=0, bind_address="127.0.0.1")
+    config = ServerConfig.on_free_ports()
     points = []
     with TritonServer(repository, config) as server:
         monitor = DriftMonitor(

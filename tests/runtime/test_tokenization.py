@@ -1,10 +1,12 @@
-"""TicketTokenizer: identical ids to the Hugging Face tokenizer, bucketed padding."""
+"""TicketTokenizer: identical ids to the Hugging Face tokenizer, padding to the longest text or to buckets."""
+
+import json
 
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from ticket_classifier.tokenization import TicketTokenizer
+from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.encoder import resolve_encoder
 
 TEXTS = ["VPN down. Cannot connect from home", "Printer jammed", "x " * 300]
@@ -16,26 +18,34 @@ def hf_tokenizer():
 
 
 def make(hf_tokenizer, names=("input_ids", "attention_mask", "token_type_ids")):
-    return TicketTokenizer(hf_tokenizer.backend_tokenizer, input_names=names, max_length=64, length_buckets=[16, 32])
+    return TicketTokenizer(hf_tokenizer.backend_tokenizer, input_names=names, max_length=64)
 
 
 def test_ids_equal_the_hugging_face_tokenizer(hf_tokenizer):
-    ours = make(hf_tokenizer).encode(TEXTS, bucketed=False)
+    ours = make(hf_tokenizer).encode(TEXTS)
     theirs = hf_tokenizer(TEXTS, truncation=True, max_length=64, padding=True, return_tensors="np")
     for name in ("input_ids", "attention_mask", "token_type_ids"):
         np.testing.assert_array_equal(ours[name], theirs[name])
 
 
-def test_padding_goes_to_the_smallest_bucket(hf_tokenizer):
+BUCKETS = (16, 32)
+
+
+def test_padding_goes_to_the_smallest_bucket_or_the_maximum_length(hf_tokenizer):
     tokenizer = make(hf_tokenizer)
-    assert tokenizer.length_buckets == (16, 32, 64)
-    assert tokenizer.encode(["Printer jammed"])["input_ids"].shape == (1, 16)
-    assert tokenizer.encode(["word " * 20])["input_ids"].shape == (1, 32)
-    assert tokenizer.encode(["word " * 500])["input_ids"].shape == (1, 64)
+    assert tokenizer.encode(["Printer jammed"], buckets=BUCKETS)["input_ids"].shape == (1, 16)
+    assert tokenizer.encode(["word " * 20], buckets=BUCKETS)["input_ids"].shape == (1, 32)
+    assert tokenizer.encode(["word " * 500], buckets=BUCKETS)["input_ids"].shape == (1, 64)
+    assert tokenizer.encode(["word " * 20], buckets=(16, 128))["input_ids"].shape == (1, 64), "capped at max_length"
+
+
+def test_without_buckets_padding_goes_to_the_longest_text(hf_tokenizer):
+    arrays = make(hf_tokenizer).encode(["Printer jammed", "VPN down"])
+    assert arrays["input_ids"].shape == (2, 5)  # [CLS] vp ##n down [SEP]
 
 
 def test_groups_are_padded_separately_in_one_pass(hf_tokenizer):
-    first, second = make(hf_tokenizer).encode_groups([["short"], ["word " * 20, "short"]])
+    first, second = make(hf_tokenizer).encode_groups([["short"], ["word " * 20, "short"]], buckets=BUCKETS)
     assert first["input_ids"].shape == (1, 16) and second["input_ids"].shape == (2, 32)
     np.testing.assert_array_equal(first["input_ids"][0], second["input_ids"][1][:16])
 
@@ -49,8 +59,18 @@ def test_save_and_load_round_trip(hf_tokenizer, tmp_path):
     tokenizer = make(hf_tokenizer)
     tokenizer.save(tmp_path)
     loaded = TicketTokenizer.from_directory(tmp_path)
-    assert loaded.length_buckets == tokenizer.length_buckets and loaded.input_names == tokenizer.input_names
+    assert loaded.max_length == tokenizer.max_length and loaded.input_names == tokenizer.input_names
     np.testing.assert_array_equal(loaded.encode(TEXTS)["input_ids"], tokenizer.encode(TEXTS)["input_ids"])
+    assert "length_buckets" not in json.loads((tmp_path / "ticket_tokenizer.json").read_text())
+
+
+def test_an_old_checkpoint_s_length_buckets_are_read_and_ignored_with_a_warning(hf_tokenizer, tmp_path):
+    make(hf_tokenizer).save(tmp_path)
+    settings = tmp_path / "ticket_tokenizer.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "length_buckets": [16, 32, 64]}))
+    with pytest.warns(FutureWarning, match="length_buckets is ignored.*repository.length_buckets"):
+        loaded = TicketTokenizer.from_directory(tmp_path)
+    assert loaded.encode(["Printer jammed"])["input_ids"].shape == (1, 4)
 
 
 def test_unknown_input_name_is_rejected(hf_tokenizer):
@@ -63,6 +83,6 @@ def test_texts_are_cut_by_characters_before_tokenizing(hf_tokenizer):
     assert tokenizer.max_characters == 64 * 32
     # One 3,000-character word, then a real word: only the cut makes "printer" disappear.
     long_word = "a" * 3000 + " printer"
-    cut = tokenizer.encode([long_word], bucketed=False)["input_ids"][0]
-    np.testing.assert_array_equal(cut, tokenizer.encode(["a" * 2048], bucketed=False)["input_ids"][0])
+    cut = tokenizer.encode([long_word])["input_ids"][0]
+    np.testing.assert_array_equal(cut, tokenizer.encode(["a" * 2048])["input_ids"][0])
     assert hf_tokenizer.convert_tokens_to_ids("printer") not in cut

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.clients.protocol import ClientSettings
-from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.config import load_config, load_section
 from ticket_classifier.monitoring.settings import DriftMonitorConfig
+from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.server import ServerConfig
 
 

@@ -1,8 +1,8 @@
 """Text preprocessing shared by training and serving.
 
-The Triton tokenizer model runs a copy of this very file (the repository builder vendors it
-next to the model), so a ticket is turned into model text the same way in both places.
-Keep it dependency-free: it runs inside the Triton Python backend, and in the thin clients.
+The Triton tokenizer model runs this very file (the runtime package is copied beside it), so a
+ticket is turned into model text the same way in training, in the clients and in the server.
+Standard library only: it also runs in the thin clients.
 """
 
 import re
@@ -51,11 +51,9 @@ def join_ticket_text(fields: Iterable[str | None]) -> str:
     )
 
 
-# How much text one request may carry: the names of the tokenizer model's parameters (also on
-# the ensemble, where clients read them), the reasons a ticket is refused, and the checks that
-# the Triton tokenizer and the clients both run.
-MAX_FIELD_BYTES_PARAMETER = "max_field_bytes"
-MAX_REQUEST_BYTES_PARAMETER = "max_request_bytes"
+# How much text one request may carry (the limits are the contract's MAX_*_BYTES_PARAMETER
+# model parameters): the reasons a ticket is refused, and the checks that the Triton tokenizer
+# and the clients both run.
 REJECTION_REASONS = ("empty", "too_large", "not_utf8")
 
 

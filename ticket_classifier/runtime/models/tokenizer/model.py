@@ -1,7 +1,8 @@
 """Triton model: SUBJECT and DESCRIPTION strings -> padded token arrays.
 
 All requests of one ``execute`` are tokenized in a single pass; each request is padded to its
-own length bucket so that the classifier's dynamic batcher can merge requests of equal shape.
+own length bucket (the ``length_buckets`` parameter) so that the classifier's dynamic batcher
+can merge requests of equal shape, or without buckets to its longest ticket.
 
 Work per request is bounded before any text is decoded: a field over ``max_field_bytes`` or a
 request over ``max_request_bytes`` (model parameters) is refused, and every text is cut to a
@@ -15,16 +16,10 @@ import json
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
-from ticket_metrics import REJECTED
-from ticket_text import (
-    MAX_FIELD_BYTES_PARAMETER,
-    MAX_REQUEST_BYTES_PARAMETER,
-    REJECTION_REASONS,
-    RejectedTicket,
-    check_sizes,
-    ticket_text,
-)
-from ticket_tokenization import TicketTokenizer
+from runtime.contract import LENGTH_BUCKETS_PARAMETER, MAX_FIELD_BYTES_PARAMETER, MAX_REQUEST_BYTES_PARAMETER
+from runtime.metrics import REJECTED
+from runtime.text import REJECTION_REASONS, RejectedTicket, check_sizes, ticket_text
+from runtime.tokenization import TicketTokenizer
 
 
 class TritonPythonModel:
@@ -39,7 +34,9 @@ class TritonPythonModel:
         }
         self.input_names = [entry["name"] for entry in config["input"]]
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        self.bucketed = parameters.get("length_bucketing", "true") == "true"
+        self.buckets = tuple(
+            int(length) for length in parameters.get(LENGTH_BUCKETS_PARAMETER, "").split(",") if length
+        )
         self.max_field_bytes = int(parameters[MAX_FIELD_BYTES_PARAMETER])
         self.max_request_bytes = int(parameters[MAX_REQUEST_BYTES_PARAMETER])
         family = pb_utils.MetricFamily(
@@ -65,7 +62,7 @@ class TritonPythonModel:
                 self.rejections[exc.reason].increment(1.0)
                 error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
                 responses[position] = pb_utils.InferenceResponse(error=error)
-        for position, arrays in zip(positions, self.tokenizer.encode_groups(groups, bucketed=self.bucketed)):
+        for position, arrays in zip(positions, self.tokenizer.encode_groups(groups, buckets=self.buckets)):
             tensors = [pb_utils.Tensor(name, arrays[name].astype(dtype)) for name, dtype in self.output_dtypes.items()]
             responses[position] = pb_utils.InferenceResponse(output_tensors=tensors)
         return responses

@@ -1,0 +1,202 @@
+"""``export``, ``build-repository``, ``rollout`` and ``benchmark-serving``: from a checkpoint to served versions."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ticket_classifier.commands.flags import PRODUCTION_CONFIG_HELP, length_buckets, with_flags
+from ticket_classifier.errors import TicketClassifierError
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Register this group's commands."""
+    command = commands.add_parser("export", help="export FP32/FP16/INT8 ONNX behind parity gates against PyTorch")
+    command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
+    command.add_argument(
+        "--output-dir", default="artifacts/onnx", help="folder for model.<precision>.onnx and the report"
+    )
+    command.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated (default fp32,fp16,int8)")
+    command.add_argument("--parity-data", help="labelled held-out file for the parity gates (default: the test split)")
+    command.add_argument("--parity-samples", type=int, default=1000, help="texts compared (default 1000)")
+    command.add_argument(
+        "--quantization-preset", choices=["avx512_vnni", "avx512", "avx2", "arm64"], help="default: this CPU's"
+    )
+    command.set_defaults(handler=_export)
+
+    command = commands.add_parser("build-repository", help="write the Triton model repository")
+    command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
+    command.add_argument("--onnx-dir", default="artifacts/onnx", help="folder written by 'export'")
+    command.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        help="which exported model to serve (default: repository.precision, fp32)",
+    )
+    command.add_argument("--output", default="model_repository", help="repository folder")
+    command.add_argument("--config", help=PRODUCTION_CONFIG_HELP)
+    command.add_argument(
+        "--review-policy",
+        help="YAML with the review policy to serve (a review section, as in configs/production.yaml); "
+        "default: the review section of --config",
+    )
+    command.add_argument(
+        "--allow-below-baseline",
+        action="store_true",
+        help="serve a model whose test macro-F1 is below its TF-IDF baseline or repository.min_macro_f1",
+    )
+    command.add_argument("--version", type=int, help="model version number (default: next free)")
+    command.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        help="instance-group kind of the classifier (default: repository.device, cpu)",
+    )
+    command.add_argument(
+        "--classifier-backend",
+        choices=["python", "onnxruntime"],
+        help="python: onnxruntime inside the Python backend (pip server); onnxruntime: native (NGC container) "
+        "(default: repository.classifier_backend, python)",
+    )
+    command.add_argument(
+        "--max-batch-size", type=int, help="max_batch_size of every model (default: repository.max_batch_size, 64)"
+    )
+    command.add_argument(
+        "--length-buckets",
+        type=length_buckets,
+        help="padded lengths of the tokenizer step, e.g. 32,64, or none to pad each request to its longest ticket "
+        "(default: repository.length_buckets, 32,64)",
+    )
+    command.set_defaults(handler=_build_repository)
+
+    command = commands.add_parser("rollout", help="switch a running server to another model version")
+    command.add_argument("--model-repository", default="model_repository", help="repository folder")
+    command.add_argument(
+        "--version", type=int, required=True, help="version to activate (must be built; required, no default)"
+    )
+    command.add_argument(
+        "--url",
+        default="localhost:8000",
+        help="the server's HTTP address: host:port, or https://host:port behind a TLS proxy (default localhost:8000)",
+    )
+    command.add_argument("--ca-file", help="CA bundle that signed the proxy's certificate (default: the system's)")
+    command.add_argument(
+        "--admin-key-file", help="file with the server's admin key (default: $TICKET_CLASSIFIER_ADMIN_KEY, if set)"
+    )
+    command.set_defaults(handler=_rollout)
+
+    command = commands.add_parser(
+        "benchmark-serving", help="compare repository variants on a real tritonserver (table + JSON)"
+    )
+    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
+    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
+    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
+    command.add_argument("--text-fields", default="subject,description", help="subject and description columns")
+    command.add_argument("--variants", default="fp32,fp32-no-buckets,int8", help="comma-separated variants")
+    command.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
+    command.add_argument("--requests", type=int, default=300, help="requests per level (default 300)")
+    command.add_argument("--output", default="artifacts/benchmarks/serving.json", help="JSON result file")
+    command.set_defaults(handler=_benchmark_serving)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from ticket_classifier.build.onnx_export import export_variants, parity_table
+    from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
+
+    if args.parity_samples < 1:
+        raise TicketClassifierError("--parity-samples must be at least 1")
+    precisions = tuple(part.strip() for part in args.precisions.split(",") if part.strip())
+    report_path = Path(args.output_dir) / BUILD_REPORT_FILENAME
+    report_path.unlink(missing_ok=True)
+    try:
+        report = export_variants(
+            args.checkpoint,
+            args.output_dir,
+            precisions=precisions,
+            parity_data=args.parity_data,
+            parity_samples=args.parity_samples,
+            quantization_preset=args.quantization_preset,
+        )
+    except TicketClassifierError:
+        if report_path.is_file():  # a gate failed: show every variant before the error
+            print(parity_table(json.loads(report_path.read_text(encoding="utf-8"))))
+        raise
+    print(parity_table(report))
+    print(f"ONNX models and {BUILD_REPORT_FILENAME} written to {args.output_dir}")
+
+
+def _build_repository(args: argparse.Namespace) -> None:
+    from ticket_classifier.build.repository import build_repository
+    from ticket_classifier.commands.production import load_review_policy, production_config
+
+    production, source = production_config(args.config)
+    options = with_flags(
+        production.repository, args, ("device", "classifier_backend", "max_batch_size", "precision", "length_buckets")
+    )
+    if args.review_policy:
+        policy, policy_source = load_review_policy(args.review_policy), args.review_policy
+    else:
+        policy, policy_source = production.review, f"the review section of {source}"
+    built = build_repository(
+        args.checkpoint,
+        args.onnx_dir,
+        args.output,
+        options,
+        version=args.version,
+        review_policy=policy,
+        review_policy_source=policy_source,
+        allow_below_baseline=args.allow_below_baseline,
+    )
+    print(f"model repository {built.path}: version {built.version} ({built.model_version}); settings: {source}")
+    print(f"model card: {built.model_card}")
+
+
+def _rollout(args: argparse.Namespace) -> None:
+    from ticket_classifier.admin_key import read_admin_key
+    from ticket_classifier.build.rollout import rollout
+    from ticket_classifier.triton_admin import tls_context
+
+    result = rollout(
+        args.model_repository,
+        args.version,
+        args.url,
+        admin_key=read_admin_key(args.admin_key_file),
+        ssl_context=tls_context(args.ca_file),
+    )
+    print(f"ticket_classifier now serves version {result['active']} (was {result['previous']})")
+
+
+def _benchmark_serving(args: argparse.Namespace) -> None:
+    import csv
+    import platform
+
+    from ticket_classifier.commands.serving_benchmark import format_rows, run_benchmark, write_results
+
+    fields = [field.strip() for field in args.text_fields.split(",") if field.strip()]
+    if len(fields) not in (1, 2):
+        raise TicketClassifierError("--text-fields takes one or two column names (subject,description)")
+    try:
+        concurrencies = [int(part) for part in args.concurrency.split(",")]
+    except ValueError:
+        raise TicketClassifierError(
+            f"--concurrency must be comma-separated integers, got {args.concurrency!r}"
+        ) from None
+    if min(concurrencies) < 1 or args.requests < 1:
+        raise TicketClassifierError("--concurrency levels and --requests must be at least 1")
+    try:
+        with open(args.data, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise TicketClassifierError(f"data file not found: {args.data}") from None
+    missing = [field for field in fields if rows and field not in rows[0]]
+    if not rows or missing:
+        raise TicketClassifierError(f"{args.data} has no rows or lacks column(s) {', '.join(missing)}")
+    tickets = [("", row[fields[0]]) if len(fields) == 1 else (row[fields[0]], row[fields[1]]) for row in rows]
+    variants = [variant.strip() for variant in args.variants.split(",") if variant.strip()]
+    results = run_benchmark(
+        args.checkpoint, args.onnx_dir, tickets, variants=variants, concurrencies=concurrencies, requests=args.requests
+    )
+    context = {"command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+    path = write_results(args.output, results, context)
+    print()
+    print(format_rows(results))
+    print(f"written to {path}")
