@@ -14,6 +14,7 @@ from pathlib import Path
 from ticket_classifier.clients.csv_input import InputFile, InputRow
 from ticket_classifier.clients.prediction import Prediction
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.review import REASON_SEPARATOR
 
 # The output is every input column, in order, then these (an input column of the same name is an error).
 PREDICTION_COLUMNS = (
@@ -36,7 +37,7 @@ def prediction_row(row: InputRow, prediction: Prediction) -> list:
         f"{prediction.confidence:.6f}",
         "|".join(f"{label}:{score:.4f}" for label, score in prediction.top_k),
         "true" if prediction.requires_review else "false",
-        "; ".join(prediction.review_reasons),
+        REASON_SEPARATOR.join(prediction.review_reasons),
         prediction.model_version,
         row.row,
         row.text_sha256,

@@ -29,6 +29,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,7 +330,8 @@ class TritonServer:
         admin = self.admin
         while time.monotonic() < deadline:
             self._fail_if_exited()
-            if admin.is_live():
+            # Triton opens its metrics port after the HTTP and gRPC ones: "settled" waits for it too
+            if admin.is_live() and self._metrics_listening():
                 if admin.is_ready():
                     return {}
                 failed = admin.failed_models()
@@ -339,6 +341,15 @@ class TritonServer:
         raise TicketClassifierError(
             f"tritonserver was not ready after {timeout_s:.0f} s; last log lines:\n{self.log_tail()}"
         )
+
+    def _metrics_listening(self) -> bool:
+        """True when the metrics port accepts a connection."""
+        host, port = urllib.parse.urlsplit(self.metrics_url).hostname, self.config.metrics_port
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            return False
 
     def wait_until_ready(self, timeout_s: float | None = None) -> None:
         """Block until the server and every model are ready; fail naming each model that did not load."""

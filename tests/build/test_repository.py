@@ -186,6 +186,7 @@ def test_the_offline_check_names_what_is_broken(two_versions, damage, message):
         check_version_files(two_versions, 2)
 
 
+@pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)
 def test_each_build_records_what_its_configurations_are_generated_from(tiny_model, tmp_path):
     repository = tmp_path / "repo"
     onnx_dir = tiny_model.onnx.parent

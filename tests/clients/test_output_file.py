@@ -128,3 +128,93 @@ def test_without_an_id_column_records_are_known_by_their_line(tmp_path):
     assert (
         record_id(["X1", *record], ["ticket_id", *header], ["ticket_id", "subject", "description"], "ticket_id") == "X1"
     )
+
+
+def test_a_header_of_another_input_is_refused_whatever_its_order(tmp_path):
+    file = source(tmp_path, ["A,VPN,down"])
+    for header in (["a", "b"], ["zz", *output_columns(file.header)]):
+        output = tmp_path / "out.csv"
+        output.write_text(",".join(header) + "\n", encoding="utf-8")
+        with pytest.raises(TicketClassifierError, match="not a predictions file of this input"):
+            resume_point(output, file, "ticket_id")
+
+
+@pytest.mark.parametrize("fingerprint", ["0" * 64, "f" * 64])
+def test_any_other_fingerprint_is_refused(tmp_path, fingerprint):
+    file = source(tmp_path, ["A,VPN,down"])
+    output = tmp_path / "out.csv"
+    record = prediction_row(file.rows[0], PREDICTION)
+    record[-1] = fingerprint
+    writer = OrderedWriter(output, output_columns(file.header), append=True)
+    writer.write([record])
+    writer.close()
+    with pytest.raises(TicketClassifierError, match=r"ticket 'A' has other text in the input \(line 2\)"):
+        resume_point(output, file, "ticket_id")
+
+
+@pytest.mark.parametrize(
+    "content, chunk, kept",
+    [
+        (b"head\nrow 1\nrow 2 torn", 4, b"head\nrow 1\n"),
+        (b"ab\ncdefgh", 6, b"ab\n"),  # the newline is the last byte of the second window
+        (b"ab\ncdefgh", 7, b"ab\n"),  # and inside the first one
+        (b"\nxyz", 2, b"\n"),
+        (b"no newline at all", 3, b""),
+        (b"one\ntwo\n", 2, b"one\ntwo\n"),
+        (b"abcdef\nghijklmnop", 4, b"abcdef\n"),  # found in a window that starts at byte 5
+    ],
+)
+def test_a_torn_line_is_cut_across_read_windows(tmp_path, content, chunk, kept):
+    path = tmp_path / "out.csv"
+    path.write_bytes(content)
+    cut_torn_last_line(path, chunk=chunk)
+    assert path.read_bytes() == kept
+
+
+def test_the_writer_writes_the_header_once_and_only_when_the_file_is_new_or_empty(tmp_path):
+    path = tmp_path / "out.csv"
+    header = ["a", "b"]
+    for append, rows in ((True, [["1", "2"]]), (True, [["3", "4"]])):
+        writer = OrderedWriter(path, header, append=append)
+        writer.write(rows)
+        writer.close()
+    assert path.read_text() == "a,b\n1,2\n3,4\n"
+    path.write_text("")
+    OrderedWriter(path, header, append=True).close()
+    assert path.read_text() == "a,b\n"
+    writer = OrderedWriter(path, header, append=False)
+    writer.write([["5", "6"]])
+    writer.write([])
+    writer.close()
+    assert path.read_text() == "a,b\n5,6\n"
+
+
+def test_the_writer_on_standard_output_neither_syncs_nor_closes_it(capsys):
+    writer = OrderedWriter(None, ["a", "b"], append=False)
+    writer.write([["1", "2"]])
+    writer.close()
+    print("still open")
+    assert capsys.readouterr().out == "a,b\r\n1,2\r\nstill open\n"  # RFC 4180 line ends
+
+
+def test_restoring_keeps_every_column_and_leaves_an_ordered_file_alone(tmp_path):
+    file = source(tmp_path, ["A,VPN,down", "B,Mail,bounced"])
+    output = tmp_path / "out.csv"
+    write_output(output, file, list(reversed(file.rows)))
+    restore_input_order(output, file, "ticket_id")
+    with output.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle))[1:]
+    assert records == [[str(cell) for cell in prediction_row(row, PREDICTION)] for row in file.rows]
+    before = (output.read_bytes(), output.stat().st_mtime_ns)
+    restore_input_order(output, file, "ticket_id")
+    assert (output.read_bytes(), output.stat().st_mtime_ns) == before
+    assert not output.with_name(output.name + ".tmp").exists()
+
+
+def test_restoring_reorders_whichever_way_the_rows_are_out_of_order(tmp_path):
+    file = source(tmp_path, ["B,Mail,bounced", "A,VPN,down"])  # input order B, A
+    output = tmp_path / "out.csv"
+    write_output(output, file, [file.rows[1], file.rows[0]])  # written A, B
+    restore_input_order(output, file, "ticket_id")
+    with output.open(newline="", encoding="utf-8") as handle:
+        assert [row["ticket_id"] for row in csv.DictReader(handle)] == ["B", "A"]

@@ -92,6 +92,7 @@ def test_build_repository_with_missing_onnx(tiny_model, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)
 @pytest.mark.parametrize("flag, parameter", [("16", "16"), ("16,48", "16,48"), ("none", "")])
 def test_length_buckets_are_chosen_at_build_time_without_retraining(tiny_model, tmp_path, capsys, flag, parameter):
     repository = tmp_path / "repo"
@@ -113,6 +114,7 @@ def test_bad_length_buckets_flag_is_named(capsys, flag):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)
 def test_an_old_production_config_with_length_bucketing_is_named(tiny_model, tmp_path, capsys):
     config = tmp_path / "production.yaml"
     config.write_text("repository:\n  length_bucketing: true\n")

@@ -94,3 +94,39 @@ def test_a_temperature_below_the_sane_range_is_not_applied():
     choice = choose_temperature(logits, np.zeros(60, dtype=int))
     assert choice["fitted"] < 0.1 and not choice["kept"] and choice["temperature"] == 1.0
     assert "is outside [0.1, 10.0]" in choice["reason"]
+
+
+def test_ece_and_the_reliability_table_use_the_documented_15_bins_by_default():
+    logits, targets = overconfident_logits(n=500)
+    probabilities = softmax(logits)
+    assert len(reliability_bins(probabilities, targets)["counts"]) == 15
+    assert expected_calibration_error(probabilities, targets) == expected_calibration_error(
+        probabilities, targets, bins=15
+    )
+    assert expected_calibration_error(probabilities, targets) != expected_calibration_error(
+        probabilities, targets, bins=14
+    )
+
+
+def test_nll_by_hand_at_t_1_and_at_another_temperature():
+    logits = np.array([[2.7, 0.3, -1.2], [0.4, 1.9, 0.1], [-0.6, 0.2, 0.25]])
+    targets = np.array([0, 1, 0])
+
+    def by_hand(temperature):
+        scaled = logits / temperature
+        log_softmax = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return -log_softmax[np.arange(3), targets].mean()
+
+    assert negative_log_likelihood(logits, targets) == pytest.approx(by_hand(1.0), rel=1e-12)
+    assert negative_log_likelihood(logits, targets, 2.5) == pytest.approx(by_hand(2.5), rel=1e-12)
+    choice = choose_temperature(*overconfident_logits(n=500))
+    assert choice["validation_nll"]["before"] == pytest.approx(
+        negative_log_likelihood(*overconfident_logits(n=500), 1.0)
+    )
+
+
+def test_ece_counts_a_bin_that_holds_a_single_example():
+    probabilities = np.array([[0.95, 0.05], [0.55, 0.45], [0.55, 0.45]])
+    targets = np.array([1, 0, 0])
+    # bin of 0.95 (one example, wrong): gap 0.95; bin of 0.55 (two, right): gap 0.45
+    assert expected_calibration_error(probabilities, targets) == pytest.approx((0.95 + 2 * 0.45) / 3)

@@ -155,10 +155,11 @@ def test_the_tiny_model_learns_more_than_the_majority_class(tiny_model):
 
 
 def test_early_stopping_keeps_the_best_epoch_not_the_last(tiny_encoders, demo_csv, tmp_path, make_training_config):
-    # A learning rate this high peaks at epoch 2 and then collapses (seeded, so always here).
+    # At this learning rate validation macro-F1 peaks at epoch 5 (0.205) and drops at epoch 6 (0.167);
+    # seeded, and the tiny tokenizer is deterministic, so always here.
     config = make_training_config(tiny_encoders["bert"], demo_csv, tmp_path / "run")
     config.optimization.epochs = 6
-    config.optimization.learning_rate = 2e-2
+    config.optimization.learning_rate = 1.2e-2
     config.optimization.early_stopping_patience = 10
     result = train(config, show_progress=False)
     scores = [entry["validation"]["macro_f1"] for entry in result.metrics["history"] if entry["event"] == "epoch"]
