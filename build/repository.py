@@ -20,6 +20,7 @@ loads it and points the ensemble at it.
 """
 
 import compileall
+import contextlib
 import datetime
 import hashlib
 import json
@@ -117,18 +118,39 @@ def build_repository(
     for model in STEPS:
         if (output_dir / model / str(version)).exists():
             raise TicketClassifierError(f"{output_dir / model / str(version)} already exists: choose another --version")
-    created = [output_dir / model / str(version) for model in STEPS]
-    for folder in created:
-        folder.mkdir(parents=True)
-    try:  # a build that fails half-way leaves nothing of its version behind
-        model_version, card = _write_version(
-            output_dir, version, checkpoint_dir, onnx_path, onnx_dir, options, ticket_tokenizer, labels,
-            review_policy, build_report, quality,
-        )  # fmt: skip
-    except BaseException:
-        for folder in created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with version_folders(output_dir, version):  # a build that fails half-way leaves nothing behind
+        tokenizer_dir = output_dir / TOKENIZER / str(version)
+        copy_python_model(TOKENIZER, tokenizer_dir)
+        ticket_tokenizer.save(tokenizer_dir)
+
+        classifier_dir = output_dir / CLASSIFIER / str(version)
+        shutil.copyfile(onnx_path, classifier_dir / ONNX_MODEL_FILENAME)
+        shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
+        if options.classifier_backend == "python":
+            copy_python_model(CLASSIFIER, classifier_dir)
+
+        postprocess_dir = output_dir / POSTPROCESS / str(version)
+        copy_python_model(POSTPROCESS, postprocess_dir)
+        (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
+        write_labels(postprocess_dir, labels)
+        shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
+        digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+        model_version = f"{version}-{options.precision}-{digest[:8]}"
+        info = {
+            "model_version": model_version,
+            "version": version,
+            "precision": options.precision,
+            "onnx_sha256": digest,
+            "checkpoint": str(checkpoint_dir.resolve()),
+            "labels": len(labels),
+            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        card = write_model_card(
+            postprocess_dir, model_card(checkpoint_dir, onnx_path, build_report, review_policy, quality, info)
+        )
+        for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
+            precompile(folder)
     build = VersionBuild(options, ticket_tokenizer.input_names, len(labels))
     activated = state is None
     if activated:
@@ -142,45 +164,18 @@ def build_repository(
     )
 
 
-def _write_version(
-    output_dir, version, checkpoint_dir, onnx_path, onnx_dir, options, ticket_tokenizer, labels, review_policy,
-    build_report, quality,
-) -> tuple[str, Path]:  # fmt: skip
-    """Write the files of ``version`` into the three step folders; its model version string and model card."""
-
-    tokenizer_dir = output_dir / TOKENIZER / str(version)
-    copy_python_model(TOKENIZER, tokenizer_dir)
-    ticket_tokenizer.save(tokenizer_dir)
-
-    classifier_dir = output_dir / CLASSIFIER / str(version)
-    shutil.copyfile(onnx_path, classifier_dir / ONNX_MODEL_FILENAME)
-    shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
-    if options.classifier_backend == "python":
-        copy_python_model(CLASSIFIER, classifier_dir)
-
-    postprocess_dir = output_dir / POSTPROCESS / str(version)
-    copy_python_model(POSTPROCESS, postprocess_dir)
-    (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
-    write_labels(postprocess_dir, labels)
-    shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
-    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-    model_version = f"{version}-{options.precision}-{digest[:8]}"
-    info = {
-        "model_version": model_version,
-        "version": version,
-        "precision": options.precision,
-        "onnx_sha256": digest,
-        "checkpoint": str(checkpoint_dir.resolve()),
-        "labels": len(labels),
-        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    (postprocess_dir / MODEL_INFO_FILENAME).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    card = write_model_card(
-        postprocess_dir, model_card(checkpoint_dir, onnx_path, build_report, review_policy, quality, info)
-    )
-    for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
-        precompile(folder)
-    return model_version, card
+@contextlib.contextmanager
+def version_folders(repository: Path, version: int):
+    """Create every step's folder of ``version``; remove them all if the block fails."""
+    created = [repository / model / str(version) for model in STEPS]
+    for folder in created:
+        folder.mkdir(parents=True)
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def copy_python_model(model: str, folder: Path) -> None:
