@@ -36,3 +36,11 @@ def test_serve_command_reports_busy_port_in_one_line(tiny_model, capsys):
 def test_missing_repository_is_named(tmp_path):
     with pytest.raises(TicketClassifierError, match="model repository not found"):
         TritonServer(tmp_path / "nowhere").start()
+
+
+def test_an_unwritable_log_file_is_named_and_leaves_nothing_running(tiny_model, tmp_path):
+    config = ServerConfig.on_free_ports(log_file=str(tmp_path / "missing" / "tritonserver.log"))
+    server = TritonServer(tiny_model.repository, config)
+    with pytest.raises(TicketClassifierError, match=r"cannot write Triton's log to .*missing/tritonserver.log"):
+        server.start()
+    assert server.process is None
