@@ -5,16 +5,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Triton's C++ load generator, perf_analyzer, ships in the tritonclient wheel of the server's release;
+# installed apart (no dependencies, own folder) so that the project's own tritonclient is untouched.
+PERF_TOOLS ?= .perf-tools
+PERF_ANALYZER_RELEASE := 2.51.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo serve test test-fast test-reliability reliability mutation update-golden lint gpu-check benchmark-serving clean
+.PHONY: install demo serve test test-fast test-reliability reliability mutation update-golden lint gpu-check benchmark tune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade --no-deps --target $(PERF_TOOLS) "tritonclient==$(PERF_ANALYZER_RELEASE)"
 	touch $@
 
 install: $(STAMP)  ## create .venv and install the project with every extra
@@ -38,8 +43,11 @@ test-reliability: $(STAMP)  ## the fault and bad-input tests alone (they also ru
 reliability: $(STAMP)  ## fault scenarios with figures on the demo model (run `make demo` first); table + JSON
 	$(BIN)/python -m ticket_classifier.reliability
 
-benchmark-serving: $(STAMP)  ## serving variants on the demo model (run `make demo` first); table + JSON
+benchmark: $(STAMP)  ## Triton vs the in-process ceiling and FastAPI peers on the demo model (run `make demo` first; needs wrk); table + JSON
 	$(BIN)/ticket-classifier benchmark-serving
+
+tune: $(STAMP)  ## try serving options on this machine with perf_analyzer; writes the best to artifacts/tuning/
+	$(BIN)/ticket-classifier tune
 
 # On a machine with an NVIDIA GPU, after `make demo`: FP16 parity and throughput with onnxruntime-gpu,
 # in a separate environment (onnxruntime and onnxruntime-gpu cannot share one).

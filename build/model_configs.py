@@ -20,6 +20,8 @@ from ticket_classifier.build.pbtxt import (
     QueuePolicy,
     TensorConfig,
     VersionPolicy,
+    Warmup,
+    WarmupInput,
 )
 from ticket_classifier.runtime.contract import (
     CATEGORY,
@@ -40,14 +42,22 @@ from ticket_classifier.runtime.contract import (
     REQUIRES_REVIEW,
     REVIEW_REASONS,
     TEXT_INPUTS,
+    THREAD_SPINNING_PARAMETER,
     TOKENIZER,
     TOP_LABELS,
     TOP_SCORES,
 )
+from ticket_classifier.samples import SAMPLE_TICKETS
 
 DEVICES = ("cpu", "gpu")
 CLASSIFIER_BACKENDS = ("python", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
+# Triton runs warm-up requests through each instance before the model counts as ready, so the
+# first real request after a (re)load does not pay for onnxruntime's and the tokenizer's first
+# call. The tokenizer's sample ticket is read from files in the model's ``warmup`` folder
+# (Triton's fixed name); the classifier gets zeros of this many tokens.
+WARMUP_FOLDER = "warmup"
+WARMUP_TOKENS = 32
 
 
 @dataclass
@@ -63,6 +73,8 @@ class RepositoryOptions:
     tokenizer_instances: int = 1
     top_k: int = 3
     onnx_intra_op_threads: int = 0
+    onnx_thread_spinning: bool = False
+    model_warmup: bool = True
     version_policy_latest: int = 2
     precision: str = "fp32"
     length_buckets: list[int] = field(default_factory=lambda: [32, 64])
@@ -158,6 +170,31 @@ class VersionBuild:
         return cls(RepositoryOptions(**record["options"]), tuple(record["input_names"]), int(record["num_labels"]))
 
 
+def warmup_ticket_files() -> dict[str, bytes]:
+    """The tokenizer's warm-up inputs: the first sample ticket, one file per text input, each in
+    Triton's serialized string form (a 4-byte little-endian length, then the UTF-8 bytes)."""
+    files = {}
+    for name, text in zip(TEXT_INPUTS, SAMPLE_TICKETS[0]):
+        data = text.encode("utf-8")
+        files[name.lower()] = len(data).to_bytes(4, "little") + data
+    return files
+
+
+def tokenizer_warmups(options: RepositoryOptions) -> tuple[Warmup, ...]:
+    """One sample ticket through the tokenizer (none when ``model_warmup`` is off)."""
+    if not options.model_warmup:
+        return ()
+    inputs = tuple(WarmupInput(name, "TYPE_STRING", (1,), input_data_file=name.lower()) for name in TEXT_INPUTS)
+    return (Warmup("sample_ticket", inputs),)
+
+
+def classifier_warmups(options: RepositoryOptions, input_names: Sequence[str]) -> tuple[Warmup, ...]:
+    """One all-zero batch through the classifier (none when ``model_warmup`` is off)."""
+    if not options.model_warmup:
+        return ()
+    return (Warmup("zeros", tuple(WarmupInput(name, "TYPE_INT64", (WARMUP_TOKENS,)) for name in input_names)),)
+
+
 def served_versions(versions: Sequence[int]) -> VersionPolicy:
     """Load exactly these versions: a version on disk is served only once a rollout has checked it."""
     return VersionPolicy("specific", versions=tuple(sorted(versions)))
@@ -183,6 +220,7 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], ver
             LENGTH_BUCKETS_PARAMETER: ",".join(str(length) for length in options.length_buckets),
             **options.size_limits(),
         },
+        warmups=tokenizer_warmups(options),
     )
 
 
@@ -191,7 +229,14 @@ def classifier_config(
 ) -> ModelConfig:
     """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
     native = options.classifier_backend == "onnxruntime"
-    parameters = {} if native else {INTRA_OP_THREADS_PARAMETER: str(options.onnx_intra_op_threads)}
+    parameters = (
+        {}
+        if native
+        else {
+            INTRA_OP_THREADS_PARAMETER: str(options.onnx_intra_op_threads),
+            THREAD_SPINNING_PARAMETER: "1" if options.onnx_thread_spinning else "0",
+        }
+    )
     return ModelConfig(
         name=CLASSIFIER,
         backend=None if native else "python",
@@ -203,6 +248,7 @@ def classifier_config(
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
         parameters=parameters,
+        warmups=classifier_warmups(options, input_names),
     )
 
 

@@ -113,6 +113,43 @@ class EnsembleStep:
 
 
 @dataclass(frozen=True)
+class WarmupInput:
+    """One input of a warm-up request: zeros, or the contents of a file in the model's ``warmup/`` folder."""
+
+    name: str
+    data_type: str
+    dims: tuple[int, ...]
+    input_data_file: str | None = None
+
+    def fill(self, warmup_input: schema.ModelWarmup.Input) -> None:
+        """Set one ``inputs`` entry of a ``model_warmup`` message."""
+        warmup_input.data_type = schema.DataType.Value(self.data_type)
+        warmup_input.dims.extend(self.dims)
+        if self.input_data_file:
+            warmup_input.input_data_file = self.input_data_file
+        else:
+            warmup_input.zero_data = True
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """A request Triton runs through a model instance before it reports the model ready."""
+
+    name: str
+    inputs: tuple[WarmupInput, ...]
+    batch_size: int = 1
+    count: int = 1
+
+    def fill(self, warmup: schema.ModelWarmup) -> None:
+        """Set one ``model_warmup`` message."""
+        warmup.name = self.name
+        warmup.batch_size = self.batch_size
+        warmup.count = self.count
+        for warmup_input in self.inputs:
+            warmup_input.fill(warmup.inputs[warmup_input.name])
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A whole ``config.pbtxt``: a Python-backend model, an ONNX model or an ensemble."""
 
@@ -127,6 +164,7 @@ class ModelConfig:
     instance_groups: tuple[InstanceGroup, ...] = ()
     parameters: dict[str, str] = field(default_factory=dict)
     ensemble_steps: tuple[EnsembleStep, ...] = ()
+    warmups: tuple[Warmup, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.backend is None) == (self.platform is None):
@@ -153,6 +191,8 @@ class ModelConfig:
             config.parameters[key].string_value = value
         for step in self.ensemble_steps:
             step.fill(config.ensemble_scheduling.step.add())
+        for warmup in self.warmups:
+            warmup.fill(config.model_warmup.add())
         return config
 
     def render(self) -> str:

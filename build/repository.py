@@ -32,7 +32,14 @@ from ticket_classifier import runtime
 from ticket_classifier.build.gates import quality_gate, servable_onnx
 from ticket_classifier.build.layout import RepositoryState, next_version, read_state, versions, write_state
 from ticket_classifier.build.model_card import model_card, write_model_card
-from ticket_classifier.build.model_configs import RepositoryOptions, VersionBuild, ensemble_config, member_configs
+from ticket_classifier.build.model_configs import (
+    WARMUP_FOLDER,
+    RepositoryOptions,
+    VersionBuild,
+    ensemble_config,
+    member_configs,
+    warmup_ticket_files,
+)
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 from ticket_classifier.runtime.contract import (
@@ -205,9 +212,15 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def write_member_configs(repository: Path, build: VersionBuild, served: list[int]) -> None:
-    """(Re)write the three step models' configurations from ``build``, loading the ``served`` versions."""
+    """(Re)write the three step models' configurations from ``build``, loading the ``served`` versions,
+    and the tokenizer's warm-up ticket."""
     for config in member_configs(build.options, list(build.input_names), build.num_labels, served):
         _write_if_changed(repository / config.name / "config.pbtxt", config.render())
+    warmup = repository / TOKENIZER / WARMUP_FOLDER
+    warmup.mkdir(exist_ok=True)
+    for name, data in warmup_ticket_files().items():
+        if not (warmup / name).is_file() or (warmup / name).read_bytes() != data:
+            (warmup / name).write_bytes(data)
 
 
 def write_ensemble(repository: Path, build: VersionBuild, version: int) -> None:

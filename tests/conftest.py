@@ -70,7 +70,7 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-DEBIAN_PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light"}
+DEBIAN_PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light", "wrk": "wrk"}
 DEMO_ROWS = 480
 
 

@@ -29,7 +29,8 @@ MAY_IMPORT = {
     "clients": {"runtime", "foundation", "clients"},
     "build": {"runtime", "foundation", "training", "build"},
     "monitoring": {"runtime", "foundation", "build", "monitoring"},
-    "commands": {"runtime", "foundation", "training", "clients", "build", "monitoring", "commands"},
+    "performance": {"runtime", "foundation", "training", "performance"},
+    "commands": {"runtime", "foundation", "training", "clients", "build", "monitoring", "performance", "commands"},
 }
 
 
@@ -38,7 +39,7 @@ def layer(module: str) -> str:
     if module == "ticket_classifier" or module.startswith(tuple(f"{name}." for name in COMMANDS)) or module in COMMANDS:
         return "commands"  # the package's root is the public facade: it re-exports the clients
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("runtime", "training", "build", "clients", "monitoring"):
+    if len(parts) > 1 and parts[1] in ("runtime", "training", "build", "clients", "monitoring", "performance"):
         return parts[1]
     return "foundation"
 
@@ -99,6 +100,7 @@ def test_every_import_points_down_or_sideways_within_its_layer():
         ("ticket_classifier.commands.demo", "commands"),
         ("ticket_classifier.cli", "commands"),
         ("ticket_classifier.reliability.load", "commands"),
+        ("ticket_classifier.performance.ceiling", "performance"),
         ("ticket_classifier", "commands"),
     ],
 )

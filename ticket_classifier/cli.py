@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable
 
 from ticket_classifier import __version__
-from ticket_classifier.commands import build, classify, demo, serve, train
+from ticket_classifier.commands import build, classify, demo, serve, train, tune
 from ticket_classifier.errors import TicketClassifierError
 
-GROUPS = (train, build, serve, classify, demo)
+GROUPS = (train, build, serve, classify, demo, tune)
 EXTRA_FOR_MODULE = {
     "torch": "train",
     "transformers": "train",

@@ -123,6 +123,11 @@ class TritonInstallation:
                 raise TicketClassifierError(f"incomplete tritonserver installation: {path} is missing")
         return installation
 
+    @property
+    def libraries(self) -> Path:
+        """The wheel's bundled shared libraries (``nvidia_pytriton.libs`` beside the package)."""
+        return self.server_binary.parents[3] / "nvidia_pytriton.libs"
+
 
 def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
     """True when a TCP server could bind ``host:port`` now (a port in TIME_WAIT counts as free, as for Triton)."""

@@ -1,62 +1,112 @@
-"""The serving benchmark command: a table and a JSON file from a real server."""
+"""The serving benchmark and the tuner: perf_analyzer against a real server, wrk against real peers."""
 
 import json
 
 import pytest
+import yaml
 
 from ticket_classifier.cli import main
 
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
+pytestmark = pytest.mark.integration
+with_tiny_model = pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)
+SHORT = ["--window-ms", "400", "--peer-seconds", "1", "--ceiling-seconds", "1", "--tickets", "60"]
 
 
-def run_benchmark(tiny_model, data, arguments: list[str]) -> int:
-    """``ticket-classifier benchmark-serving`` on the tiny model with extra arguments; the exit code."""
-    model = ["--checkpoint", str(tiny_model.checkpoint), "--onnx-dir", str(tiny_model.onnx.parent)]
-    return main(["benchmark-serving", *model, "--data", str(data), *arguments])
+def model_flags(tiny_model, data) -> list[str]:
+    """The tiny model and the demo tickets."""
+    return ["--checkpoint", str(tiny_model.checkpoint), "--onnx-dir", str(tiny_model.onnx.parent), "--data", str(data)]
 
 
-def test_benchmark_prints_a_table_and_writes_json(tiny_model, demo_csv, tmp_path, capsys):
+@with_tiny_model
+def test_benchmark_measures_triton_the_ceiling_and_the_peers(tiny_model, demo_csv, tmp_path, capsys, require_binary):
+    require_binary("wrk")
     output = tmp_path / "serving.json"
-    code = run_benchmark(
-        tiny_model,
-        demo_csv,
-        [
-            "--variants",
-            "fp32,fp32-no-buckets",
-            "--concurrency",
-            "1,4",
-            "--requests",
-            "20",
-            "--output",
-            str(output),
-        ],
-    )
-    assert code == 0
-    rows = json.loads(output.read_text())["results"]
-    assert [(row["variant"], row["concurrency"]) for row in rows] == [
-        ("fp32", 1),
-        ("fp32", 4),
-        ("fp32-no-buckets", 1),
-        ("fp32-no-buckets", 4),
-    ]
-    assert all(row["errors"] == 0 and row["classifier_average_batch_size"] >= 1 for row in rows)
-    assert "req/s" in capsys.readouterr().out
+    arguments = ["--variants", "fp32", "--concurrency", "1,2", "--output", str(output), *SHORT]
+    assert main(["benchmark-serving", *model_flags(tiny_model, demo_csv), *arguments]) == 0
+    results = json.loads(output.read_text())
+    served = [(row["target"], row["protocol"], row["concurrency"]) for row in results["served"]]
+    assert served == [("fp32", protocol, level) for protocol in ("grpc", "http") for level in (1, 2)]
+    assert all(row["errors"] == 0 and row["requests"] > 0 and row["average_batch"] >= 1 for row in results["served"])
+    steps = results["served"][0]["steps"]
+    assert {"ticket_classifier", "ticket_classifier_tokenizer", "ticket_classifier_onnx"} <= set(steps)
+    peers = {(row["target"], row["concurrency"]) for row in results["peers"]}
+    assert peers == {(name, level) for name in ("fastapi-pytorch-fp32", "fastapi-onnxruntime-fp32") for level in (1, 2)}
+    assert all(row["errors"] == 0 and row["generator"] == "wrk" for row in results["peers"])
+    assert [row["split"] for row in results["ceiling"]["splits"]][0].startswith("1x")
+    ratios = results["ratios"]
+    assert ratios["p50_over_in_process_at_1_ms"] is not None and ratios["served_over_ceiling_at_16"] is None
+    out = capsys.readouterr().out
+    assert "ratios (fp32, grpc)" in out and "ms per request" in out and "gen CPU" in out
 
 
 @pytest.mark.parametrize(
     "arguments, message",
     [
         (["--variants", "fp64"], "unknown benchmark variant"),
+        (["--protocols", "grpc,smtp"], "unknown benchmark protocol"),
+        (["--peers", "flask"], "unknown benchmark peer"),
         (["--concurrency", "a,b"], "--concurrency must be comma-separated integers"),
-        (["--requests", "0"], "at least 1"),
+        (["--concurrency", "0"], "at least 1"),
+        (["--window-ms", "10"], "--window-ms must be at least 100"),
         (["--text-fields", "a,b,c"], "--text-fields"),
+        (["--text-fields", "subject,body"], "lacks column(s) body"),
+        (["--tickets", "0"], "--tickets must be at least 1"),
     ],
 )
+@with_tiny_model
 def test_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):
-    code = run_benchmark(tiny_model, demo_csv, arguments)
+    code = main(["benchmark-serving", *model_flags(tiny_model, demo_csv), *arguments])
     assert code == 1 and message in capsys.readouterr().err
 
 
-def test_missing_data_file(tiny_model, tmp_path, capsys):
-    code = main(["benchmark-serving", "--data", str(tmp_path / "none.csv")])
-    assert code == 1 and "data file not found" in capsys.readouterr().err
+def test_bad_data_files(tmp_path, capsys):
+    assert main(["benchmark-serving", "--data", str(tmp_path / "none.csv")]) == 1
+    assert "data file not found" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("subject,description\nCaf\xe9,x\n".encode("latin-1"))
+    assert main(["benchmark-serving", "--data", str(latin1)]) == 1
+    assert "is not UTF-8" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("subject,description\n, \n")
+    assert main(["benchmark-serving", "--data", str(empty)]) == 1
+    assert "has no tickets with text" in capsys.readouterr().err
+
+
+@with_tiny_model
+def test_missing_load_generator_is_named_before_anything_runs(tiny_model, demo_csv, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither wrk nor a perf_analyzer on PATH
+    monkeypatch.chdir(tmp_path)  # no .perf-tools here
+    monkeypatch.delenv("TICKET_CLASSIFIER_PERF_ANALYZER", raising=False)
+    assert main(["benchmark-serving", *model_flags(tiny_model, demo_csv), *SHORT]) == 1
+    captured = capsys.readouterr()
+    assert "perf_analyzer not found: run `make install`" in captured.err and "ceiling" not in captured.out
+
+
+@with_tiny_model
+def test_tune_tries_the_candidates_and_writes_the_best_as_a_production_config(tiny_model, demo_csv, tmp_path, capsys):
+    output = tmp_path / "tuning"
+    arguments = ["--window-ms", "300", "--tickets", "40", "--concurrency", "4", "--output-dir", str(output)]
+    assert main(["tune", *model_flags(tiny_model, demo_csv), "--config", "configs/production.yaml", *arguments]) == 0
+    tuning = json.loads((output / "tuning.json").read_text())
+    names = [row["candidate"] for row in tuning["candidates"]]
+    cores = tuning["cores"]
+    assert f"1x{cores}" in names and f"1x{cores}-buckets" in names and f"1x{cores}-spin" in names
+    assert tuning["best"] in names and all(row["throughput_at_load"] > 0 for row in tuning["candidates"])
+    written = yaml.safe_load((output / "production.yaml").read_text())
+    best = next(row for row in tuning["candidates"] if row["candidate"] == tuning["best"])
+    assert {key: written["repository"][key] for key in best["changes"]} == best["changes"]
+    assert written["review"] == yaml.safe_load(open("configs/production.yaml"))["review"]  # the rest is kept
+    from ticket_classifier.commands.production import load_production_config
+
+    assert load_production_config(str(output / "production.yaml")).repository.classifier_instances >= 1
+    assert "best: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [(["--concurrency", "1"], "must be at least 2"), (["--config", "missing.yaml"], "missing.yaml")],
+)
+@with_tiny_model
+def test_tune_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):
+    assert main(["tune", *model_flags(tiny_model, demo_csv), *arguments]) == 1
+    assert message in capsys.readouterr().err

@@ -2,11 +2,16 @@
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from ticket_classifier.commands.flags import PRODUCTION_CONFIG_HELP, length_buckets, with_flags
+from ticket_classifier.commands.flags import (
+    PRODUCTION_CONFIG_HELP,
+    comma_integers,
+    comma_list,
+    length_buckets,
+    with_flags,
+)
 from ticket_classifier.errors import TicketClassifierError
 
 
@@ -85,15 +90,36 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(handler=_rollout)
 
     command = commands.add_parser(
-        "benchmark-serving", help="compare repository variants on a real tritonserver (table + JSON)"
+        "benchmark-serving",
+        help="Triton (perf_analyzer) against the in-process ceiling and FastAPI peers (wrk); table + JSON",
     )
     command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
     command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
     command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
-    command.add_argument("--text-fields", default="subject,description", help="subject and description columns")
-    command.add_argument("--variants", default="fp32,fp32-no-buckets,int8", help="comma-separated variants")
-    command.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
-    command.add_argument("--requests", type=int, default=300, help="requests per level (default 300)")
+    command.add_argument(
+        "--text-fields", default="subject,description", help="subject and description columns, or one text column"
+    )
+    command.add_argument("--tickets", type=int, default=1000, help="tickets taken from --data, in order (default 1000)")
+    command.add_argument(
+        "--config", help=PRODUCTION_CONFIG_HELP + " (its repository section is the 'configured' variant)"
+    )
+    command.add_argument(
+        "--variants",
+        default="configured",
+        help="comma-separated repository variants, the first is the one the ratios are for "
+        "(configured, fp32, int8, buckets, no-buckets, one-instance, instance-per-core, spinning, no-warmup)",
+    )
+    command.add_argument("--concurrency", default="1,4,16,64", help="comma-separated concurrency levels")
+    command.add_argument("--protocols", default="grpc,http", help="Triton protocols (grpc,http)")
+    command.add_argument(
+        "--peers",
+        default="fastapi-pytorch-fp32,fastapi-onnxruntime",
+        help="peer services, comma-separated (the onnxruntime peer serves the first variant's precision); "
+        "'none' for none",
+    )
+    command.add_argument("--window-ms", type=int, default=3000, help="perf_analyzer measurement window (default 3000)")
+    command.add_argument("--peer-seconds", type=float, default=9.0, help="wrk run per level (default 9)")
+    command.add_argument("--ceiling-seconds", type=float, default=8.0, help="in-process run per split (default 8)")
     command.add_argument("--output", default="artifacts/benchmarks/serving.json", help="JSON result file")
     command.set_defaults(handler=_benchmark_serving)
 
@@ -166,37 +192,24 @@ def _rollout(args: argparse.Namespace) -> None:
 
 
 def _benchmark_serving(args: argparse.Namespace) -> None:
-    import csv
-    import platform
+    from ticket_classifier.commands import serving_benchmark as benchmark
+    from ticket_classifier.commands.production import production_config
+    from ticket_classifier.performance.tickets import read_tickets
 
-    from ticket_classifier.commands.serving_benchmark import format_rows, run_benchmark, write_results
-
-    fields = [field.strip() for field in args.text_fields.split(",") if field.strip()]
-    if len(fields) not in (1, 2):
-        raise TicketClassifierError("--text-fields takes one or two column names (subject,description)")
-    try:
-        concurrencies = [int(part) for part in args.concurrency.split(",")]
-    except ValueError:
-        raise TicketClassifierError(
-            f"--concurrency must be comma-separated integers, got {args.concurrency!r}"
-        ) from None
-    if min(concurrencies) < 1 or args.requests < 1:
-        raise TicketClassifierError("--concurrency levels and --requests must be at least 1")
-    try:
-        with open(args.data, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise TicketClassifierError(f"data file not found: {args.data}") from None
-    missing = [field for field in fields if rows and field not in rows[0]]
-    if not rows or missing:
-        raise TicketClassifierError(f"{args.data} has no rows or lacks column(s) {', '.join(missing)}")
-    tickets = [("", row[fields[0]]) if len(fields) == 1 else (row[fields[0]], row[fields[1]]) for row in rows]
-    variants = [variant.strip() for variant in args.variants.split(",") if variant.strip()]
-    results = run_benchmark(
-        args.checkpoint, args.onnx_dir, tickets, variants=variants, concurrencies=concurrencies, requests=args.requests
+    plan = benchmark.BenchmarkPlan(
+        variants=comma_list(args.variants),
+        concurrencies=comma_integers(args.concurrency, "--concurrency"),
+        protocols=comma_list(args.protocols),
+        peers=[] if args.peers.strip() == "none" else comma_list(args.peers),
+        window_ms=args.window_ms,
+        peer_seconds=args.peer_seconds,
+        ceiling_seconds=args.ceiling_seconds,
     )
-    context = {"command": " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
-    path = write_results(args.output, results, context)
+    tickets = read_tickets(args.data, comma_list(args.text_fields), args.tickets)
+    base = production_config(args.config)[0].repository
+    results = benchmark.run_benchmark(args.checkpoint, args.onnx_dir, tickets, plan, base=base)
     print()
-    print(format_rows(results))
+    print(benchmark.format_profile(results["served"], plan.variants[0], 1))
+    print(benchmark.format_ratios(results["ratios"]))
+    path = benchmark.write_results(args.output, results, " ".join(sys.argv))
     print(f"written to {path}")

@@ -43,3 +43,16 @@ def columns(value: str | None, flag: str) -> list[str] | None:
     if not columns:
         raise TicketClassifierError(f"{flag} needs at least one column name")
     return columns
+
+
+def comma_list(value: str) -> list[str]:
+    """A comma-separated list of names, blanks dropped."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def comma_integers(value: str, flag: str) -> list[int]:
+    """A comma-separated list of integers, or a clear error naming ``flag``."""
+    try:
+        return [int(part) for part in comma_list(value)]
+    except ValueError:
+        raise TicketClassifierError(f"{flag} must be comma-separated integers, got {value!r}") from None

@@ -1,167 +1,272 @@
-"""Serving benchmark: repository variants compared in one run on a real tritonserver.
+"""Serving benchmark: Triton against the machine's ceiling and the services a user would pick instead.
 
-For each variant (precision, length bucketing, batcher queue delay) a repository is built
-from the same checkpoint and export, a server is started, and single-ticket gRPC requests
-are sent at each concurrency level. Reported per level: throughput, latency percentiles and
-the classifier's average batch size from Triton's own counters
-(``nv_inference_count / nv_inference_exec_count``). Prints a table and writes JSON.
+In one run, on the same tickets:
+
+1. the **ceiling**: tokenizer + onnxruntime in-process, every process x thread split of the cores
+   (:mod:`ticket_classifier.performance.ceiling`);
+2. **Triton**: for each repository variant a repository is built from the same checkpoint and
+   export and served by a fresh ``tritonserver``; ``perf_analyzer`` (C++) drives it over gRPC and
+   HTTP at each concurrency; Triton's own counters give the average batch and where the
+   milliseconds go per step (:mod:`ticket_classifier.performance.triton_profile`);
+3. the **peers** (FastAPI + PyTorch FP32, FastAPI + onnxruntime INT8) as real HTTP services
+   under ``wrk`` (C) at the same concurrencies;
+4. the **ratios** the targets are stated in, printed and written with everything else as JSON.
 """
 
+import datetime
 import json
-import re
+import os
+import platform
 import tempfile
-import threading
-import time
-import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
+from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.performance import triton_profile
+from ticket_classifier.performance.ceiling import measure_ceiling
+from ticket_classifier.performance.load import LoadPoint
+from ticket_classifier.performance.peers import PEERS, PeerService
+from ticket_classifier.performance.perf_analyzer import PROTOCOLS, PerfAnalyzer
+from ticket_classifier.performance.wrk import Wrk
 from ticket_classifier.runtime.contract import CLASSIFIER
 from ticket_classifier.server import ServerConfig, TritonServer
 
+# Repository variants: changes to the configured options (``repository`` of --config).
 VARIANTS = {
-    "fp32": RepositoryOptions(),
-    "fp32-no-buckets": RepositoryOptions(length_buckets=[]),
-    "fp32-delay-2ms": RepositoryOptions(max_queue_delay_microseconds=2000),
-    "int8": RepositoryOptions(precision="int8"),
-    "fp16": RepositoryOptions(precision="fp16"),
+    "configured": {},
+    "fp32": dict(precision="fp32"),
+    "int8": dict(precision="int8"),
+    "buckets": dict(length_buckets=[32, 64]),
+    "no-buckets": dict(length_buckets=[]),
+    "one-instance": dict(classifier_instances=1, onnx_intra_op_threads=0),
+    "instance-per-core": dict(classifier_instances=0, onnx_intra_op_threads=1),
+    "spinning": dict(onnx_thread_spinning=True),
+    "no-warmup": dict(model_warmup=False),
 }
+REFERENCE_PROTOCOL = "grpc"
+THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
+WARMUP_CONCURRENCY = 4
 
 
 @dataclass
-class LoadResult:
-    """One concurrency level of one variant."""
+class BenchmarkPlan:
+    """What one run measures."""
 
-    variant: str
-    concurrency: int
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-    average_batch_size: float
+    variants: list[str] = field(default_factory=lambda: ["configured"])
+    concurrencies: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
+    protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
+    peers: list[str] = field(default_factory=lambda: list(PEERS))
+    window_ms: int = 3000
+    peer_seconds: float = 9.0
+    ceiling_seconds: float = 8.0
 
-    def row(self) -> dict:
-        """JSON-ready summary."""
-        latencies = np.array(self.latencies_ms) if self.latencies_ms else np.array([float("nan")])
-        return {
-            "variant": self.variant,
-            "concurrency": self.concurrency,
-            "requests": self.requests,
-            "errors": self.errors,
-            "throughput_per_s": round(self.requests / self.seconds, 1),
-            "latency_p50_ms": round(float(np.percentile(latencies, 50)), 1),
-            "latency_p95_ms": round(float(np.percentile(latencies, 95)), 1),
-            "latency_p99_ms": round(float(np.percentile(latencies, 99)), 1),
-            "classifier_average_batch_size": round(self.average_batch_size, 2),
-        }
-
-
-def inference_counters(metrics_url: str, model: str) -> tuple[float, float]:
-    """``(nv_inference_count, nv_inference_exec_count)`` of ``model``, summed over versions."""
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:
-        text = response.read().decode()
-    totals = []
-    for metric in ("nv_inference_count", "nv_inference_exec_count"):
-        pattern = re.compile(rf'^{metric}{{[^}}]*model="{model}"[^}}]*}} ([0-9.e+]+)$', re.MULTILINE)
-        totals.append(sum(float(value) for value in pattern.findall(text)))
-    return totals[0], totals[1]
+    def __post_init__(self) -> None:
+        for kind, names, known in (
+            ("variant", self.variants, VARIANTS),
+            ("protocol", self.protocols, PROTOCOLS),
+            ("peer", self.peers, PEERS),
+        ):
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise TicketClassifierError(f"unknown benchmark {kind}(s) {', '.join(unknown)} ({', '.join(known)})")
+        if not self.variants or not self.concurrencies or not self.protocols:
+            raise TicketClassifierError("a benchmark needs at least one variant, concurrency level and protocol")
+        if min(self.concurrencies) < 1:
+            raise TicketClassifierError("concurrency levels must be at least 1")
+        if self.window_ms < 100 or self.peer_seconds < 1 or self.ceiling_seconds < 1:
+            raise TicketClassifierError(
+                "--window-ms must be at least 100, --peer-seconds and --ceiling-seconds at least 1"
+            )
 
 
-def send_load(server: TritonServer, tickets: list[tuple[str, str]], concurrency: int, requests: int) -> LoadResult:
-    """``requests`` single-ticket requests from ``concurrency`` threads, each with its own gRPC client."""
-    from ticket_classifier.clients.client import TicketClassifierClient
-
-    latencies, errors, lock = [], [], threading.Lock()
-    counter = iter(range(requests))
-
-    def worker() -> None:
-        with TicketClassifierClient(server.grpc_url, protocol="grpc") as client:
-            for index in counter:
-                started = time.perf_counter()
-                try:
-                    client.classify(*tickets[index % len(tickets)])
-                except TicketClassifierError as exc:
-                    with lock:
-                        errors.append(str(exc))
-                    continue
-                with lock:
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-    before = inference_counters(server.metrics_url, CLASSIFIER)
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    after = inference_counters(server.metrics_url, CLASSIFIER)
-    executions = after[1] - before[1]
-    return LoadResult(
-        variant="",
-        concurrency=concurrency,
-        requests=requests,
-        errors=len(errors),
-        seconds=seconds,
-        latencies_ms=latencies,
-        average_batch_size=(after[0] - before[0]) / executions if executions else 0.0,
-    )
+def variant_options(base: RepositoryOptions, name: str) -> RepositoryOptions:
+    """The configured options with the variant's changes (``classifier_instances`` 0: one per core)."""
+    changes = dict(VARIANTS[name])
+    if changes.get("classifier_instances") == 0:
+        changes["classifier_instances"] = os.cpu_count() or 1
+    return replace(base, **changes)
 
 
-def run_benchmark(
-    checkpoint: str,
-    onnx_dir: str,
-    tickets: list[tuple[str, str]],
-    *,
-    variants: list[str],
-    concurrencies: list[int],
-    requests: int,
-    base: RepositoryOptions | None = None,
+def measure_triton(
+    checkpoint: Path,
+    onnx_dir: Path,
+    options: RepositoryOptions,
+    name: str,
+    plan: BenchmarkPlan,
+    analyzer: PerfAnalyzer,
+    report=print,
 ) -> list[dict]:
-    """Every variant at every concurrency level; returns the summary rows."""
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        raise TicketClassifierError(f"unknown benchmark variant(s) {', '.join(unknown)} ({', '.join(VARIANTS)})")
+    """Build the variant's repository, serve it, and drive it at every protocol and concurrency."""
     rows = []
-    for name in variants:
-        options = replace(VARIANTS[name], max_batch_size=(base or RepositoryOptions()).max_batch_size)
-        with tempfile.TemporaryDirectory(prefix="ticket-benchmark-") as folder:
-            # Throughput is measured whatever the model's quality: the quality gate is not this benchmark's.
-            build_repository(checkpoint, onnx_dir, Path(folder) / "repository", options, allow_below_baseline=True)
-            config = ServerConfig.on_free_ports()
-            with TritonServer(Path(folder) / "repository", config) as server:
-                send_load(server, tickets, concurrency=4, requests=40)  # warm-up
-                for concurrency in concurrencies:
-                    result = send_load(server, tickets, concurrency, requests)
-                    result.variant = name
-                    rows.append(result.row())
-                    print(format_rows(rows[-1:], header=len(rows) == 1), flush=True)
+    with tempfile.TemporaryDirectory(prefix="ticket-benchmark-") as folder:
+        repository = Path(folder) / "repository"
+        # Speed is measured whatever the model's quality: the quality gate is not this benchmark's.
+        build_repository(checkpoint, onnx_dir, repository, options, allow_below_baseline=True)
+        with TritonServer(repository, ServerConfig.on_free_ports()) as server:
+            urls = {"grpc": server.grpc_url, "http": server.http_url}
+            analyzer.measure(urls[plan.protocols[0]], plan.protocols[0], WARMUP_CONCURRENCY, name)
+            for protocol in plan.protocols:
+                for concurrency in plan.concurrencies:
+                    before = triton_profile.snapshot(server.metrics_url)
+                    point = analyzer.measure(urls[protocol], protocol, concurrency, name)
+                    steps = triton_profile.profile(before, triton_profile.snapshot(server.metrics_url))
+                    point.average_batch = steps.get(CLASSIFIER, {}).get("average_batch")
+                    rows.append({**point.row(), "steps": steps})
+                    report(format_point(point))
     return rows
 
 
-def format_rows(rows: list[dict], header: bool = True) -> str:
-    """The benchmark table (optionally without its header)."""
-    lines = []
-    if header:
-        columns = ("conc", 5), ("req/s", 8), ("p50 ms", 8), ("p95 ms", 8), ("p99 ms", 8), ("batch", 6), ("err", 4)
-        lines.append(f"{'variant':<16} " + " ".join(f"{name:>{width}}" for name, width in columns))
-    for row in rows:
+def measure_peer(
+    checkpoint: Path, onnx_dir: Path, precision: str, name: str, plan: BenchmarkPlan, wrk: Wrk, report=print
+) -> list[dict]:
+    """Start the peer service (an onnxruntime peer serves the export of ``precision``) and drive it with
+    wrk at every concurrency."""
+    peer = PEERS[name]
+    target = f"{name}-{precision}" if peer.engine == "onnxruntime" else name
+    rows = []
+    with PeerService(peer, checkpoint, onnx_dir / onnx_filename(precision)) as service:
+        wrk.measure(service.url, WARMUP_CONCURRENCY, target, seconds=2)
+        for concurrency in plan.concurrencies:
+            point = wrk.measure(service.url, concurrency, target)
+            rows.append(point.row())
+            report(format_point(point))
+    return rows
+
+
+def run_benchmark(
+    checkpoint: "str | Path",
+    onnx_dir: "str | Path",
+    tickets: list[tuple[str, str]],
+    plan: BenchmarkPlan,
+    *,
+    base: RepositoryOptions | None = None,
+    report=print,
+) -> dict:
+    """Ceiling, Triton variants and peers, measured in this order in one run; the results with ratios."""
+    checkpoint, onnx_dir = Path(checkpoint), Path(onnx_dir)
+    base = base or RepositoryOptions()
+    reference_options = variant_options(base, plan.variants[0])
+    bodies = [{"subject": subject, "description": description} for subject, description in tickets]
+    # Both load generators are located first: a missing one fails the run before anything is measured.
+    with PerfAnalyzer(tickets, window_ms=plan.window_ms) as analyzer, Wrk(bodies, seconds=plan.peer_seconds) as wrk:
+        report(
+            f"ceiling: tokenizer + onnxruntime {reference_options.precision} in-process, "
+            f"{plan.ceiling_seconds:g} s per split"
+        )
+        ceiling = measure_ceiling(
+            checkpoint, onnx_dir / onnx_filename(reference_options.precision), tickets, plan.ceiling_seconds
+        )
+        report(format_ceiling(ceiling))
+        report(header())
+        served = []
+        for name in plan.variants:
+            served += measure_triton(checkpoint, onnx_dir, variant_options(base, name), name, plan, analyzer, report)
+        peers = []
+        for name in plan.peers:
+            peers += measure_peer(checkpoint, onnx_dir, reference_options.precision, name, plan, wrk, report)
+    results = {
+        "ceiling": ceiling,
+        "served": served,
+        "peers": peers,
+        "ratios": ratios(ceiling, served, peers, plan.variants[0]),
+        "options": {name: variant_options(base, name).__dict__ for name in plan.variants},
+    }
+    return results
+
+
+def _point(rows: list[dict], target: str, concurrency: int, protocol: str | None = None) -> dict | None:
+    return next(
+        (
+            row
+            for row in rows
+            if row["target"] == target and row["concurrency"] == concurrency and protocol in (None, row["protocol"])
+        ),
+        None,
+    )
+
+
+def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str) -> dict:
+    """The figures the targets are stated in, for ``variant`` over gRPC (None where a level was not run)."""
+    result = {"variant": variant, "protocol": REFERENCE_PROTOCOL}
+    loaded = _point(served, variant, THROUGHPUT_LEVEL, REFERENCE_PROTOCOL)
+    single = _point(served, variant, 1, REFERENCE_PROTOCOL)
+    result["served_over_ceiling_at_16"] = (
+        round(loaded["throughput_per_s"] / ceiling["texts_per_s"], 3) if loaded else None
+    )
+    result["p50_over_in_process_at_1_ms"] = (
+        round(single["p50_ms"] - ceiling["single_request_p50_ms"], 2) if single else None
+    )
+    for peer in {row["target"] for row in peers}:
+        other = _point(peers, peer, THROUGHPUT_LEVEL)
+        if loaded and other:
+            result[f"throughput_over_{peer}_at_16"] = round(loaded["throughput_per_s"] / other["throughput_per_s"], 2)
+            result[f"p99_ms_vs_{peer}_at_16"] = [loaded["p99_ms"], other["p99_ms"]]
+    return result
+
+
+def header() -> str:
+    """The column heads of the load table."""
+    return (
+        f"{'target':<26} {'proto':<5} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'batch':>6} {'err':>4} {'gen CPU':>7}"
+    )
+
+
+def format_point(point: LoadPoint) -> str:
+    """One row of the load table."""
+    batch = f"{point.average_batch:6.2f}" if point.average_batch is not None else f"{'-':>6}"
+    return (
+        f"{point.target:<26} {point.protocol:<5} {point.concurrency:>4} {point.throughput_per_s:>8.1f} "
+        f"{point.p50_ms:>8.1f} {point.p95_ms:>8.1f} {point.p99_ms:>8.1f} {batch} {point.errors:>4} "
+        f"{point.generator_cpu_share:>6.1%}"
+    )
+
+
+def format_ceiling(ceiling: dict) -> str:
+    """The ceiling's splits, one line each."""
+    lines = [f"{'split':<6} {'texts/s':>8} {'p50 ms':>8} {'p99 ms':>8}"]
+    lines += [
+        f"{row['split']:<6} {row['texts_per_s']:>8.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+        for row in ceiling["splits"]
+    ]
+    return "\n".join(lines)
+
+
+def format_profile(rows: list[dict], variant: str, concurrency: int, protocol: str = REFERENCE_PROTOCOL) -> str:
+    """Milliseconds per request in each Triton model at one load point."""
+    row = _point(rows, variant, concurrency, protocol)
+    if row is None:
+        return ""
+    heads = f"{'model':<32} {'batch':>6} {'queue':>7} {'input':>7} {'infer':>7} {'output':>7} {'total':>7}"
+    lines = [f"{heads}  (ms per request, {variant}, {protocol}, concurrency {concurrency})"]
+    for model, step in sorted(row["steps"].items()):
         lines.append(
-            f"{row['variant']:<16} {row['concurrency']:>5} {row['throughput_per_s']:>8.1f} "
-            f"{row['latency_p50_ms']:>8.1f} {row['latency_p95_ms']:>8.1f} {row['latency_p99_ms']:>8.1f} "
-            f"{row['classifier_average_batch_size']:>6.2f} {row['errors']:>4}"
+            f"{model:<32} {step['average_batch']:>6.2f} {step['queue_ms']:>7.2f} {step['compute_input_ms']:>7.2f} "
+            f"{step['compute_infer_ms']:>7.2f} {step['compute_output_ms']:>7.2f} {step['request_ms']:>7.2f}"
         )
     return "\n".join(lines)
 
 
-def write_results(path: str, rows: list[dict], context: dict) -> Path:
-    """The JSON result file: the rows and how they were produced."""
+def format_ratios(result: dict) -> str:
+    """The ratios, in words."""
+    lines = [f"ratios ({result['variant']}, {result['protocol']}):"]
+    for key, value in result.items():
+        if key not in ("variant", "protocol"):
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def write_results(path: "str | Path", results: dict, command: str) -> Path:
+    """The JSON result file: everything measured, and how and where."""
     output = Path(path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"context": context, "results": rows}, indent=1) + "\n")
+    context = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+    }
+    output.write_text(json.dumps({"context": context, **results}, indent=1) + "\n", encoding="utf-8")
     return output

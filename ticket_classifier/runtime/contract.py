@@ -46,11 +46,13 @@ ENSEMBLE_OUTPUTS = (
 
 # Model parameters (config.pbtxt ``parameters``): size limits, on the tokenizer and the
 # ensemble (where clients read them), the tokenizer's length buckets (comma-separated; empty:
-# pad each request to its longest ticket), and onnxruntime's thread count.
+# pad each request to its longest ticket), onnxruntime's thread count (0: the instance's share
+# of the cores) and whether its threads spin (runtime/onnx_threads.py decides both).
 MAX_FIELD_BYTES_PARAMETER = "max_field_bytes"
 MAX_REQUEST_BYTES_PARAMETER = "max_request_bytes"
 LENGTH_BUCKETS_PARAMETER = "length_buckets"
 INTRA_OP_THREADS_PARAMETER = "intra_op_num_threads"
+THREAD_SPINNING_PARAMETER = "thread_spinning"
 # An inference request carrying this request parameter (any value) is a health probe: it runs
 # through every step, but the postprocess model leaves it out of the product counters.
 HEALTH_PROBE_PARAMETER = "ticket_classifier_health_probe"

@@ -11,18 +11,28 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
-from runtime.contract import INTRA_OP_THREADS_PARAMETER, ONNX_MODEL_FILENAME, TOKEN_INPUTS
+from runtime.contract import (
+    INTRA_OP_THREADS_PARAMETER,
+    ONNX_MODEL_FILENAME,
+    THREAD_SPINNING_PARAMETER,
+    TOKEN_INPUTS,
+)
+from runtime.onnx_threads import intra_op_threads, spinning_entries
 
 
 class TritonPythonModel:
     """Classifier step of the ticket_classifier ensemble (Python-backend variant)."""
 
     def initialize(self, args):
-        """Open an onnxruntime session on the ONNX model beside this file."""
+        """Open an onnxruntime session on the ONNX model beside this file, with this instance's share of
+        the cores (``runtime/onnx_threads.py``)."""
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        instances = sum(group.get("count", 1) for group in config.get("instance_group", [])) or 1
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(parameters.get(INTRA_OP_THREADS_PARAMETER, "0"))
+        options.intra_op_num_threads = intra_op_threads(int(parameters.get(INTRA_OP_THREADS_PARAMETER, "0")), instances)
+        for key, value in spinning_entries(parameters.get(THREAD_SPINNING_PARAMETER, "0") == "1").items():
+            options.add_session_config_entry(key, value)
         model_path = Path(args["model_repository"]) / args["model_version"] / ONNX_MODEL_FILENAME
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_dtypes = {

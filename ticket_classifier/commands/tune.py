@@ -1,0 +1,135 @@
+"""``ticket-classifier tune``: try serving options on this machine and model, keep the best.
+
+The role Triton Model Analyzer plays for the NGC server (it does not run against this pip
+server's Python-backend models), built on the same tools as ``benchmark-serving``: each
+candidate repository is built from the user's checkpoint and export, served by a fresh
+``tritonserver`` and driven by ``perf_analyzer`` over gRPC at concurrency 1 and at the loaded
+level. Candidates split the cores between classifier instances and onnxruntime threads, with
+length buckets on or off and thread spinning on or off (a lone instance only). The best
+candidate has the highest loaded throughput among those whose concurrency-1 p50 is within
+``latency_slack`` of the fastest; it is written as a production YAML (the configured file with
+its ``repository`` section changed) beside the table it was chosen from.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from ticket_classifier.commands.flags import PRODUCTION_CONFIG_HELP, comma_list
+from ticket_classifier.errors import TicketClassifierError
+
+LATENCY_SLACK = 0.15  # a candidate may be this much slower at concurrency 1 than the fastest and still win
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Register ``tune``."""
+    command = commands.add_parser(
+        "tune", help="try serving options on this machine with perf_analyzer; write the best as a production YAML"
+    )
+    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
+    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
+    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
+    command.add_argument(
+        "--text-fields", default="subject,description", help="subject and description columns, or one text column"
+    )
+    command.add_argument("--tickets", type=int, default=1000, help="tickets taken from --data (default 1000)")
+    command.add_argument("--config", help=PRODUCTION_CONFIG_HELP + "; the starting point, copied with the best options")
+    command.add_argument("--concurrency", type=int, default=16, help="the loaded level (default 16)")
+    command.add_argument("--window-ms", type=int, default=3000, help="perf_analyzer measurement window (default 3000)")
+    command.add_argument("--output-dir", default="artifacts/tuning", help="where production.yaml and tuning.json go")
+    command.set_defaults(handler=_tune)
+
+
+def candidates(base, cores: int) -> list[tuple[str, dict]]:
+    """(name, changes to the ``repository`` options) of every candidate for ``cores`` cores."""
+    from ticket_classifier.performance.ceiling import splits
+
+    bucket_choices = [[], base.length_buckets] if base.length_buckets else [[], [32, 64]]
+    result = []
+    for split in splits(cores):
+        for buckets in bucket_choices:
+            for spinning in (False, True) if split.processes == 1 else (False,):
+                name = f"{split.processes}x{split.threads}{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
+                changes = dict(
+                    classifier_instances=split.processes,
+                    onnx_intra_op_threads=split.threads,
+                    length_buckets=list(buckets),
+                    onnx_thread_spinning=spinning,
+                )
+                result.append((name, changes))
+    return result
+
+
+def choose(rows: list[dict]) -> dict:
+    """The candidate with the highest loaded throughput among those close to the fastest at concurrency 1."""
+    fastest = min(row["p50_ms_at_1"] for row in rows)
+    eligible = [row for row in rows if row["p50_ms_at_1"] <= fastest * (1 + LATENCY_SLACK)]
+    return max(eligible, key=lambda row: row["throughput_at_load"])
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from ticket_classifier.commands.production import DEFAULT_PATH, production_config
+    from ticket_classifier.commands.serving_benchmark import BenchmarkPlan, measure_triton
+    from ticket_classifier.performance.perf_analyzer import PerfAnalyzer
+    from ticket_classifier.performance.tickets import read_tickets
+    from ticket_classifier.runtime.onnx_threads import available_cores
+
+    if args.concurrency < 2:
+        raise TicketClassifierError(f"--concurrency (the loaded level) must be at least 2, got {args.concurrency}")
+    config, source = production_config(args.config)
+    tickets = read_tickets(args.data, comma_list(args.text_fields), args.tickets)
+    plan = BenchmarkPlan(concurrencies=[1, args.concurrency], protocols=["grpc"], peers=[], window_ms=args.window_ms)
+    rows = []
+    cores = available_cores()
+    with PerfAnalyzer(tickets, window_ms=args.window_ms) as analyzer:
+        tried = candidates(config.repository, cores)
+        print(f"{len(tried)} candidates on {cores} cores, precision {config.repository.precision}")
+        for name, changes in tried:
+            options = replace(config.repository, **changes)
+            points = measure_triton(
+                Path(args.checkpoint), Path(args.onnx_dir), options, name, plan, analyzer, report=lambda _: None
+            )
+            rows.append(
+                {
+                    "candidate": name,
+                    "changes": changes,
+                    "p50_ms_at_1": points[0]["p50_ms"],
+                    "throughput_at_1": points[0]["throughput_per_s"],
+                    "throughput_at_load": points[1]["throughput_per_s"],
+                    "p99_ms_at_load": points[1]["p99_ms"],
+                    "batch_at_load": points[1]["average_batch"],
+                }
+            )
+            print(format_row(rows[-1], header=len(rows) == 1), flush=True)
+    best = choose(rows)
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    tuned = Path(args.config or DEFAULT_PATH)
+    document = yaml.safe_load(tuned.read_text(encoding="utf-8")) if tuned.is_file() else {}
+    document["repository"] = {**(document.get("repository") or {}), **best["changes"]}
+    header = f"# Written by `{' '.join(['ticket-classifier', *sys.argv[1:]])}` from {source}: see tuning.json\n"
+    (output / "production.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    (output / "tuning.json").write_text(
+        json.dumps(
+            {"concurrency": args.concurrency, "cores": cores, "best": best["candidate"], "candidates": rows}, indent=1
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"best: {best['candidate']}; written to {output / 'production.yaml'} (use it with build-repository --config)")
+
+
+def format_row(row: dict, header: bool = False) -> str:
+    """One line of the tuning table (with the column heads first when ``header``)."""
+    line = (
+        f"{row['candidate']:<20} {row['p50_ms_at_1']:>9.1f} {row['throughput_at_1']:>9.1f} "
+        f"{row['throughput_at_load']:>10.1f} {row['p99_ms_at_load']:>11.1f} {row['batch_at_load'] or 0:>6.2f}"
+    )
+    if not header:
+        return line
+    heads = f"{'candidate':<20} {'p50@1 ms':>9} {'req/s@1':>9} {'req/s@load':>10} {'p99@load ms':>11} {'batch':>6}"
+    return heads + "\n" + line

@@ -1,0 +1,34 @@
+"""How many threads each onnxruntime session gets, and whether its threads spin.
+
+Decided once, here, for the served classifier, the in-process ceiling and the peer services of
+the serving benchmark: ``threads = 0`` means "this process's share of the cores" (the cores it
+may run on divided by the instances that share them, at least 1), not onnxruntime's own
+default of every core for every session, which oversubscribes the CPU as soon as two instances
+run side by side. Spinning (threads busy-waiting for work between operators) only pays when a
+session has the cores to itself; where processes share cores it burns the CPU the others need.
+"""
+
+import os
+
+SPINNING_CONFIG_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity; cgroup limits are not read)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def intra_op_threads(configured: int, instances: int, cores: int | None = None) -> int:
+    """The intra-op thread count: ``configured`` when positive, else the instance's share of ``cores``."""
+    if configured > 0:
+        return configured
+    return max(1, (cores or available_cores()) // max(1, instances))
+
+
+def spinning_entries(spinning: bool) -> dict[str, str]:
+    """Session config entries that switch thread spinning on or off."""
+    value = "1" if spinning else "0"
+    return {key: value for key in SPINNING_CONFIG_KEYS}
