@@ -11,10 +11,27 @@ import json
 from pathlib import Path
 
 from ticket_classifier.build.layout import onnx_filename
+from ticket_classifier.build.model_configs import AUTO_PRECISIONS
 from ticket_classifier.build.parity import Gate
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
 from ticket_classifier.training.checkpoint import METRICS_FILENAME
+
+
+def resolve_precision(onnx_dir: Path, precision: str, device: str) -> str:
+    """``precision`` itself, or for ``auto`` the first of :data:`AUTO_PRECISIONS` of the ``device`` that was
+    exported and passed its parity gate."""
+    if precision != "auto":
+        return precision
+    report_path = Path(onnx_dir) / BUILD_REPORT_FILENAME
+    passed = set()
+    if report_path.is_file():
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        passed = {entry["precision"] for entry in report["variants"] if entry.get("passed")}
+    for candidate in AUTO_PRECISIONS[device]:
+        if candidate in passed:
+            return candidate
+    return AUTO_PRECISIONS[device][-1]  # servable_onnx then says why it is not servable
 
 
 def servable_onnx(onnx_dir: Path, precision: str) -> tuple[Path, dict]:

@@ -51,7 +51,10 @@ from ticket_classifier.samples import SAMPLE_TICKETS
 
 DEVICES = ("cpu", "gpu")
 CLASSIFIER_BACKENDS = ("python", "onnxruntime")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")  # what `export` writes
+# ``precision: auto`` serves the first of these whose export passed its parity gate: INT8 is the
+# fastest on CPU (docs/benchmarks.md), FP16 on a GPU; FP32 passes always.
+AUTO_PRECISIONS = {"cpu": ("int8", "fp32"), "gpu": ("fp16", "fp32")}
 # Triton runs warm-up requests through each instance before the model counts as ready, so the
 # first real request after a (re)load does not pay for onnxruntime's and the tokenizer's first
 # call. The tokenizer's sample ticket is read from files in the model's ``warmup`` folder
@@ -76,7 +79,7 @@ class RepositoryOptions:
     onnx_thread_spinning: bool = False
     model_warmup: bool = True
     version_policy_latest: int = 2
-    precision: str = "fp32"
+    precision: str = "auto"
     length_buckets: list[int] = field(default_factory=lambda: [32, 64])
     length_bucketing: bool | None = None  # replaced by length_buckets; named in a clear error
     max_field_bytes: int = 64 * 1024
@@ -101,8 +104,10 @@ class RepositoryOptions:
             raise ValueError("repository.max_queue_delay_microseconds must not be negative")
         if min(self.classifier_instances, self.tokenizer_instances, self.top_k, self.version_policy_latest) < 1:
             raise ValueError("repository instance counts, top_k and version_policy_latest must be at least 1")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"repository.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(
+                f"repository.precision must be auto or one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if not 1 <= self.max_field_bytes <= self.max_request_bytes:
             raise ValueError("repository needs 1 <= max_field_bytes <= max_request_bytes")
         if not 0.0 <= self.min_macro_f1 <= 1.0:

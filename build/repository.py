@@ -25,11 +25,11 @@ import datetime
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ticket_classifier import runtime
-from ticket_classifier.build.gates import quality_gate, servable_onnx
+from ticket_classifier.build.gates import quality_gate, resolve_precision, servable_onnx
 from ticket_classifier.build.layout import RepositoryState, next_version, read_state, versions, write_state
 from ticket_classifier.build.model_card import model_card, write_model_card
 from ticket_classifier.build.model_configs import (
@@ -95,7 +95,9 @@ def build_repository(
     """Add model version ``version`` (default: the next) to the repository at ``output_dir``.
 
     A new repository serves the version at once; an existing one keeps serving what it served
-    until :func:`ticket_classifier.build.rollout.rollout`. Refused: a precision that failed its
+    until :func:`ticket_classifier.build.rollout.rollout`. ``precision: auto`` becomes the device's
+    fastest precision that passed its parity gate (INT8 on CPU, FP16 on GPU, else FP32), and the
+    version records which. Refused: a precision that failed its
     parity gate, a model below its TF-IDF baseline (unless ``allow_below_baseline``), a review
     policy naming categories the model lacks. The review policy (the server's decision and
     metrics), the build options and the model card are stored with the version.
@@ -104,6 +106,7 @@ def build_repository(
     review_policy = review_policy or ReviewPolicy()
     checkpoint_dir, onnx_dir, output_dir = Path(checkpoint_dir), Path(onnx_dir), Path(output_dir)
     check_checkpoint(checkpoint_dir)
+    options = replace(options, precision=resolve_precision(onnx_dir, options.precision, options.device))
     onnx_path, build_report = servable_onnx(onnx_dir, options.precision)
     ticket_tokenizer = TicketTokenizer.from_directory(checkpoint_dir)
     labels = read_labels(checkpoint_dir)

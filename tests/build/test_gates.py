@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from ticket_classifier.build.layout import versions
 from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.onnx_export import export_variants
 from ticket_classifier.build.parity import Gate
@@ -116,5 +117,5 @@ def test_a_build_that_fails_half_way_leaves_nothing_of_its_version(tiny_model, t
     with pytest.raises(OSError, match="No space left"):
         build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
     for model in ("ticket_classifier_tokenizer", "ticket_classifier_onnx", POSTPROCESS):
-        assert sorted(entry.name for entry in (repository / model).iterdir() if entry.is_dir() and entry.name.isdigit()) == ["1"]
+        assert versions(repository, model) == [1]
     assert (repository / "repository_state.json").read_text() == state

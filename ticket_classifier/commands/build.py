@@ -35,8 +35,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--onnx-dir", default="artifacts/onnx", help="folder written by 'export'")
     command.add_argument(
         "--precision",
-        choices=["fp32", "fp16", "int8"],
-        help="which exported model to serve (default: repository.precision, fp32)",
+        choices=["auto", "fp32", "fp16", "int8"],
+        help="which exported model to serve (default: repository.precision, auto: INT8 on CPU, FP16 on GPU, "
+        "when its parity gate passed, else FP32)",
     )
     command.add_argument("--output", default="model_repository", help="repository folder")
     command.add_argument("--config", help=PRODUCTION_CONFIG_HELP)

@@ -18,9 +18,10 @@ import json
 import os
 import platform
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ticket_classifier.build.gates import resolve_precision
 from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.repository import build_repository
@@ -82,12 +83,14 @@ class BenchmarkPlan:
             )
 
 
-def variant_options(base: RepositoryOptions, name: str) -> RepositoryOptions:
-    """The configured options with the variant's changes (``classifier_instances`` 0: one per core)."""
+def variant_options(base: RepositoryOptions, name: str, onnx_dir: Path) -> RepositoryOptions:
+    """The configured options with the variant's changes (``classifier_instances`` 0: one per core), the
+    precision resolved as ``build-repository`` resolves it."""
     changes = dict(VARIANTS[name])
     if changes.get("classifier_instances") == 0:
         changes["classifier_instances"] = os.cpu_count() or 1
-    return replace(base, **changes)
+    options = replace(base, **changes)
+    return replace(options, precision=resolve_precision(onnx_dir, options.precision, options.device))
 
 
 def measure_triton(
@@ -148,7 +151,7 @@ def run_benchmark(
     """Ceiling, Triton variants and peers, measured in this order in one run; the results with ratios."""
     checkpoint, onnx_dir = Path(checkpoint), Path(onnx_dir)
     base = base or RepositoryOptions()
-    reference_options = variant_options(base, plan.variants[0])
+    reference_options = variant_options(base, plan.variants[0], onnx_dir)
     bodies = [{"subject": subject, "description": description} for subject, description in tickets]
     # Both load generators are located first: a missing one fails the run before anything is measured.
     with PerfAnalyzer(tickets, window_ms=plan.window_ms) as analyzer, Wrk(bodies, seconds=plan.peer_seconds) as wrk:
@@ -163,7 +166,8 @@ def run_benchmark(
         report(header())
         served = []
         for name in plan.variants:
-            served += measure_triton(checkpoint, onnx_dir, variant_options(base, name), name, plan, analyzer, report)
+            options = variant_options(base, name, onnx_dir)
+            served += measure_triton(checkpoint, onnx_dir, options, name, plan, analyzer, report)
         peers = []
         for name in plan.peers:
             peers += measure_peer(checkpoint, onnx_dir, reference_options.precision, name, plan, wrk, report)
@@ -172,7 +176,7 @@ def run_benchmark(
         "served": served,
         "peers": peers,
         "ratios": ratios(ceiling, served, peers, plan.variants[0]),
-        "options": {name: variant_options(base, name).__dict__ for name in plan.variants},
+        "options": {name: asdict(variant_options(base, name, onnx_dir)) for name in plan.variants},
     }
     return results
 
