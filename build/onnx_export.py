@@ -25,8 +25,15 @@ import torch
 from ticket_classifier.build.graph_optimization import optimize_transformer
 from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import PRECISIONS
-from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates
-from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu, quantize_int8
+from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates, onnx_probabilities
+from ticket_classifier.build.quantization import (
+    DEFAULT_INT8_SCHEME,
+    INT8_SCHEMES,
+    PRESETS,
+    preset_for_this_cpu,
+    quantize_int8,
+    quantize_keeping_sensitive_nodes,
+)
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS
 from ticket_classifier.training.checkpoint import (
@@ -34,6 +41,7 @@ from ticket_classifier.training.checkpoint import (
     load_checkpoint,
     load_config_snapshot,
     read_review_policy,
+    read_split,
 )
 from ticket_classifier.training.inference import predict_logits, softmax
 
@@ -41,6 +49,7 @@ log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 PARITY_SEED = 7
+CALIBRATION_TEXTS = 256  # validation texts the INT8 sensitivity pass is measured on
 
 
 class CalibratedClassifier(torch.nn.Module):
@@ -83,7 +92,6 @@ def export_raw_onnx(checkpoint: Checkpoint, output_path: Path) -> Path:
 def parity_sample(checkpoint_dir: Path, parity_data: str | None, limit: int) -> tuple[list[str], np.ndarray, str]:
     """Held-out texts and their label indices: ``parity_data``, or the test split stored in the checkpoint."""
     from ticket_classifier.labels import read_labels
-    from ticket_classifier.training.checkpoint import read_split
     from ticket_classifier.training.data import DataReport, load_labeled_texts
     from ticket_classifier.training.evaluation import targets_for
 
@@ -109,12 +117,19 @@ def export_variants(
     parity_data: str | None = None,
     parity_samples: int = 1000,
     quantization_preset: str | None = None,
+    int8_scheme: str = DEFAULT_INT8_SCHEME,
     gates: dict[str, Gate] | None = None,
 ) -> dict:
-    """Export every requested precision into ``output_dir``, check parity, write and return the build report."""
+    """Export every requested precision into ``output_dir``, check parity, write and return the build report.
+
+    INT8 uses ``int8_scheme`` (:data:`INT8_SCHEMES`); ``sensitivity`` calibrates on texts of the
+    checkpoint's validation split, never on the parity sample (the test split).
+    """
     unknown = [precision for precision in precisions if precision not in PRECISIONS]
     if unknown or not precisions:
         raise TicketClassifierError(f"precisions must be among {', '.join(PRECISIONS)}, got {', '.join(precisions)}")
+    if int8_scheme not in INT8_SCHEMES:
+        raise TicketClassifierError(f"unknown INT8 scheme {int8_scheme!r} ({', '.join(INT8_SCHEMES)})")
     if quantization_preset is not None and quantization_preset not in PRESETS:
         raise TicketClassifierError(f"unknown quantization preset {quantization_preset!r} ({', '.join(PRESETS)})")
     checkpoint_dir, output_dir = Path(checkpoint_dir), Path(output_dir)
@@ -129,8 +144,9 @@ def export_variants(
     fused = optimize_transformer(raw, output_dir / onnx_filename("fp32"), num_heads=heads, hidden_size=hidden)
     if "fp16" in precisions:
         optimize_transformer(raw, output_dir / onnx_filename("fp16"), num_heads=heads, hidden_size=hidden, fp16=True)
+    quantization = None
     if "int8" in precisions:
-        quantize_int8(output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8"), preset)
+        quantization = quantize(checkpoint, output_dir, preset, int8_scheme)
     raw.unlink()
     reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
     policy = read_review_policy(checkpoint_dir)
@@ -172,12 +188,35 @@ def export_variants(
         "review_policy": asdict(policy),
         "fused_operators": fused,
         "quantization_preset": preset.__dict__ if "int8" in precisions else None,
+        "int8_quantization": quantization,
         "variants": results,
     }
     report_path = output_dir / BUILD_REPORT_FILENAME
     report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     enforce_gates(results, report_path)
     return report
+
+
+def quantize(checkpoint: Checkpoint, output_dir: Path, preset, scheme: str) -> dict:
+    """Write ``model.int8.onnx`` from the FP32 export with ``scheme``; what the scheme decided."""
+    source, destination = output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8")
+    if scheme == "dynamic":
+        quantize_int8(source, destination, preset)
+        return {"scheme": scheme, "kept_fp32": []}
+    texts, _ = read_split(checkpoint.directory, "validation")
+    if len(texts) > CALIBRATION_TEXTS:
+        chosen = np.random.default_rng(PARITY_SEED).choice(len(texts), CALIBRATION_TEXTS, replace=False)
+        texts = [texts[i] for i in chosen]
+    result = quantize_keeping_sensitive_nodes(
+        source, destination, preset, lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts)
+    )
+    log.info(
+        "INT8 %s: kept in FP32 %s (calibration agreement %.4f)",
+        scheme,
+        result["kept_fp32"] or "no node",
+        result["calibration_agreement"],
+    )
+    return {**result, "calibration_texts": len(texts)}
 
 
 def parity_table(report: dict) -> str:

@@ -1,4 +1,5 @@
-"""INT8 dynamic quantization of the ONNX classifier, with per-CPU presets (as in optimum).
+"""INT8 dynamic quantization of the ONNX classifier, with per-CPU presets (as in optimum), and a
+sensitivity pass that keeps the nodes INT8 hurts most in FP32.
 
 Dynamic quantization stores MatMul weights as 8-bit integers (per channel) and quantizes
 activations to uint8 on the fly. Which weight type is fastest *and* accurate depends on the
@@ -59,8 +60,11 @@ def preset_for_this_cpu(cpuinfo: str | None = None, machine: str | None = None) 
     return PRESETS["avx2"]
 
 
-def quantize_int8(source: "str | Path", destination: "str | Path", preset: QuantizationPreset) -> Path:
-    """Write the dynamically quantized model of ``source`` to ``destination``."""
+def quantize_int8(
+    source: "str | Path", destination: "str | Path", preset: QuantizationPreset, *, include=None, exclude=None
+) -> Path:
+    """Write the dynamically quantized model of ``source`` to ``destination``: every quantizable node, only
+    the ``include`` nodes, or all but the ``exclude`` nodes."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -73,6 +77,72 @@ def quantize_int8(source: "str | Path", destination: "str | Path", preset: Quant
         per_channel=preset.per_channel,
         reduce_range=preset.reduce_range,
         op_types_to_quantize=list(preset.operators),
+        nodes_to_quantize=list(include) if include else None,
+        nodes_to_exclude=list(exclude) if exclude else None,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     return Path(destination)
+
+
+# INT8 schemes. ``dynamic``: every MatMul/Attention quantized. ``sensitivity``: the same, but the
+# nodes whose quantization alone moves the calibrated probabilities most are kept in FP32, one
+# at a time (most sensitive first), until the INT8 model agrees with FP32 on the calibration
+# texts at CALIBRATION_AGREEMENT, or MAX_FP32_NODES are kept.
+INT8_SCHEMES = ("dynamic", "sensitivity")
+# What export uses unless told otherwise, chosen on the IT-tickets benchmark model
+# (docs/benchmarks.md, "INT8 schemes").
+DEFAULT_INT8_SCHEME = "sensitivity"
+CALIBRATION_AGREEMENT = 0.997
+MAX_FP32_NODES = 6
+
+
+def quantizable_nodes(model_path: "str | Path", preset: QuantizationPreset) -> list[str]:
+    """Names of the nodes dynamic quantization would quantize, in graph order."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    return [node.name for node in model.graph.node if node.op_type in preset.operators]
+
+
+def quantize_keeping_sensitive_nodes(
+    source: Path,
+    destination: Path,
+    preset: QuantizationPreset,
+    probabilities,
+    *,
+    target: float = CALIBRATION_AGREEMENT,
+    max_kept: int = MAX_FP32_NODES,
+) -> dict:
+    """The ``sensitivity`` scheme. ``probabilities(path)`` gives a model's calibrated probabilities on the
+    calibration texts. Writes ``destination``; returns the nodes kept in FP32 and, when the fully
+    quantized model fell short of ``target``, the sensitivity ranking they were taken from."""
+    import numpy as np
+
+    reference = probabilities(source)
+
+    def agreement() -> float:
+        return float((probabilities(destination).argmax(1) == reference.argmax(1)).mean())
+
+    quantize_int8(source, destination, preset)
+    reached = agreement()
+    ranking: list[tuple[str, float]] = []
+    if reached < target:
+        scratch = destination.with_suffix(".probe.onnx")
+        try:
+            for node in quantizable_nodes(source, preset):
+                quantize_int8(source, scratch, preset, include=[node])
+                ranking.append((node, float(np.abs(probabilities(scratch) - reference).mean())))
+        finally:
+            scratch.unlink(missing_ok=True)
+        ranking.sort(key=lambda entry: -entry[1])
+    kept: list[str] = []
+    while reached < target and len(kept) < min(max_kept, len(ranking)):
+        kept.append(ranking[len(kept)][0])
+        quantize_int8(source, destination, preset, exclude=kept)
+        reached = agreement()
+    return {
+        "scheme": "sensitivity",
+        "kept_fp32": kept,
+        "calibration_agreement": reached,
+        "ranking": [{"node": node, "mean_probability_difference": score} for node, score in ranking],
+    }

@@ -9,8 +9,14 @@ import pytest
 from onnx import numpy_helper
 
 from ticket_classifier.build.onnx_export import export_variants, parity_sample, parity_table
-from ticket_classifier.build.parity import GATES, Gate, compare_variant
-from ticket_classifier.build.quantization import PRESETS, preset_for_this_cpu
+from ticket_classifier.build.parity import GATES, Gate, compare_variant, onnx_probabilities
+from ticket_classifier.build.quantization import (
+    CALIBRATION_AGREEMENT,
+    PRESETS,
+    preset_for_this_cpu,
+    quantizable_nodes,
+    quantize_keeping_sensitive_nodes,
+)
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
 from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy
@@ -65,6 +71,40 @@ def test_int8_uses_this_cpus_preset(exported):
     assert report["quantization_preset"]["name"] == preset_for_this_cpu().name
     operators = {node.op_type for node in onnx.load(str(output / "model.int8.onnx")).graph.node}
     assert operators & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
+
+
+def test_int8_sensitivity_pass_keeps_nothing_when_int8_already_agrees(exported):
+    _, report = exported
+    quantization = report["int8_quantization"]
+    assert quantization["scheme"] == "sensitivity" and quantization["calibration_texts"] > 0
+    if quantization["calibration_agreement"] >= CALIBRATION_AGREEMENT:
+        assert quantization["kept_fp32"] == [] and quantization["ranking"] == []
+
+
+def test_int8_sensitivity_pass_keeps_the_most_sensitive_nodes_in_fp32(exported, parity_inputs, tmp_path):
+    output, _ = exported
+    checkpoint, texts, _, _ = parity_inputs
+    preset = preset_for_this_cpu()
+    result = quantize_keeping_sensitive_nodes(
+        output / "model.fp32.onnx",
+        tmp_path / "model.int8.onnx",
+        preset,
+        lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts[:64]),
+        target=1.01,  # never reached: every allowed node is kept
+        max_kept=2,
+    )
+    ranking = [entry["mean_probability_difference"] for entry in result["ranking"]]
+    assert len(ranking) == len(quantizable_nodes(output / "model.fp32.onnx", preset))
+    assert ranking == sorted(ranking, reverse=True)
+    assert result["kept_fp32"] == [entry["node"] for entry in result["ranking"][:2]]  # most sensitive first
+    operators = {node.name: node.op_type for node in onnx.load(str(tmp_path / "model.int8.onnx")).graph.node}
+    assert all(operators.get(name) in ("MatMul", "Attention") for name in result["kept_fp32"])  # left in FP32
+    assert not (tmp_path / "model.int8.probe.onnx").exists()
+
+
+def test_int8_scheme_that_does_not_exist(tiny_model, tmp_path):
+    with pytest.raises(TicketClassifierError, match="unknown INT8 scheme 'static'"):
+        export_variants(tiny_model.checkpoint, tmp_path, int8_scheme="static")
 
 
 def test_failed_gate_stops_the_build_and_keeps_the_report(tiny_model, tmp_path):

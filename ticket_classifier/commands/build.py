@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from ticket_classifier.build.quantization import DEFAULT_INT8_SCHEME, INT8_SCHEMES
 from ticket_classifier.commands.flags import (
     PRODUCTION_CONFIG_HELP,
     comma_integers,
@@ -27,6 +28,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--parity-samples", type=int, default=1000, help="texts compared (default 1000)")
     command.add_argument(
         "--quantization-preset", choices=["avx512_vnni", "avx512", "avx2", "arm64"], help="default: this CPU's"
+    )
+    command.add_argument(
+        "--int8-scheme",
+        choices=INT8_SCHEMES,
+        default=DEFAULT_INT8_SCHEME,
+        help="dynamic: every MatMul/Attention in INT8; sensitivity (default): the nodes INT8 hurts most, measured "
+        "on validation texts, stay FP32 until INT8 agrees with FP32 (docs/benchmarks.md)",
     )
     command.set_defaults(handler=_export)
 
@@ -142,6 +150,7 @@ def _export(args: argparse.Namespace) -> None:
             parity_data=args.parity_data,
             parity_samples=args.parity_samples,
             quantization_preset=args.quantization_preset,
+            int8_scheme=args.int8_scheme,
         )
     except TicketClassifierError:
         if report_path.is_file():  # a gate failed: show every variant before the error
