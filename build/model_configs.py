@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from ticket_classifier.build.pbtxt import (
     DynamicBatching,
     EnsembleStep,
+    ExecutionAccelerator,
     InstanceGroup,
     ModelConfig,
     QueuePolicy,
@@ -61,6 +62,12 @@ AUTO_PRECISIONS = {"cpu": ("int8", "fp32"), "gpu": ("fp16", "fp32")}
 # (Triton's fixed name); the classifier gets zeros of this many tokens.
 WARMUP_FOLDER = "warmup"
 WARMUP_TOKENS = 32
+# GPU classifier (NGC container, native onnxruntime backend): plain CUDA, or the TensorRT
+# execution accelerator, which builds an FP16 engine from the FP32 graph on the first request of
+# each new input shape (tens of seconds; the warm-up requests do it before the model is ready) and
+# keeps the engines in ``tensorrt_cache_dir`` (as the server sees it; writable) for the next load.
+GPU_ACCELERATORS = ("cuda", "tensorrt")
+CONTAINER_REPOSITORY = "/models"  # where the NGC container mounts the repository (Dockerfile, deploy/)
 
 
 @dataclass
@@ -78,6 +85,8 @@ class RepositoryOptions:
     onnx_intra_op_threads: int = 0
     onnx_thread_spinning: bool = False
     model_warmup: bool = True
+    gpu_accelerator: str = "cuda"
+    tensorrt_cache_dir: str | None = None  # default: tensorrt_cache in the classifier's folder of the container
     version_policy_latest: int = 2
     precision: str = "auto"
     length_buckets: list[int] = field(default_factory=lambda: [32, 64])
@@ -119,6 +128,17 @@ class RepositoryOptions:
             )
         if any(length < 1 for length in self.length_buckets) or self.length_buckets != sorted(set(self.length_buckets)):
             raise ValueError(f"repository.length_buckets must be ascending positive lengths, got {self.length_buckets}")
+        if self.gpu_accelerator not in GPU_ACCELERATORS:
+            raise ValueError(
+                f"repository.gpu_accelerator must be one of {', '.join(GPU_ACCELERATORS)}, got {self.gpu_accelerator!r}"
+            )
+        if self.gpu_accelerator == "tensorrt" and (
+            self.device != "gpu" or self.classifier_backend != "onnxruntime" or self.precision != "fp32"
+        ):
+            raise ValueError(
+                "repository.gpu_accelerator tensorrt needs device gpu, classifier_backend onnxruntime (the NGC "
+                "container) and precision fp32 (TensorRT makes its own FP16 engine from the FP32 graph)"
+            )
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
 
@@ -194,10 +214,27 @@ def tokenizer_warmups(options: RepositoryOptions) -> tuple[Warmup, ...]:
 
 
 def classifier_warmups(options: RepositoryOptions, input_names: Sequence[str]) -> tuple[Warmup, ...]:
-    """One all-zero batch through the classifier (none when ``model_warmup`` is off)."""
+    """One all-zero request through the classifier per length bucket (or of ``WARMUP_TOKENS``), none when
+    ``model_warmup`` is off: with TensorRT each length is an engine built before the model is ready."""
     if not options.model_warmup:
         return ()
-    return (Warmup("zeros", tuple(WarmupInput(name, "TYPE_INT64", (WARMUP_TOKENS,)) for name in input_names)),)
+    return tuple(
+        Warmup(f"zeros_{length}", tuple(WarmupInput(name, "TYPE_INT64", (length,)) for name in input_names))
+        for length in options.length_buckets or [WARMUP_TOKENS]
+    )
+
+
+def gpu_accelerators(options: RepositoryOptions) -> tuple[ExecutionAccelerator, ...]:
+    """The TensorRT accelerator with an FP16 engine and its cache, when chosen."""
+    if options.gpu_accelerator != "tensorrt":
+        return ()
+    parameters = (
+        ("precision_mode", "FP16"),
+        ("max_workspace_size_bytes", str(2**30)),
+        ("trt_engine_cache_enable", "1"),
+        ("trt_engine_cache_path", options.tensorrt_cache_dir or f"{CONTAINER_REPOSITORY}/{CLASSIFIER}/tensorrt_cache"),
+    )
+    return (ExecutionAccelerator("tensorrt", parameters),)
 
 
 def served_versions(versions: Sequence[int]) -> VersionPolicy:
@@ -254,6 +291,7 @@ def classifier_config(
         instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
         parameters=parameters,
         warmups=classifier_warmups(options, input_names),
+        gpu_accelerators=gpu_accelerators(options),
     )
 
 

@@ -113,6 +113,19 @@ class EnsembleStep:
 
 
 @dataclass(frozen=True)
+class ExecutionAccelerator:
+    """A GPU execution accelerator of the onnxruntime backend (``tensorrt``) and its parameters."""
+
+    name: str
+    parameters: tuple[tuple[str, str], ...] = ()
+
+    def fill(self, accelerator) -> None:
+        """Set one ``gpu_execution_accelerator`` entry."""
+        accelerator.name = self.name
+        accelerator.parameters.update(dict(self.parameters))
+
+
+@dataclass(frozen=True)
 class WarmupInput:
     """One input of a warm-up request: zeros, or the contents of a file in the model's ``warmup/`` folder."""
 
@@ -165,6 +178,7 @@ class ModelConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     ensemble_steps: tuple[EnsembleStep, ...] = ()
     warmups: tuple[Warmup, ...] = ()
+    gpu_accelerators: tuple[ExecutionAccelerator, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.backend is None) == (self.platform is None):
@@ -193,6 +207,8 @@ class ModelConfig:
             step.fill(config.ensemble_scheduling.step.add())
         for warmup in self.warmups:
             warmup.fill(config.model_warmup.add())
+        for accelerator in self.gpu_accelerators:
+            accelerator.fill(config.optimization.execution_accelerators.gpu_execution_accelerator.add())
         return config
 
     def render(self) -> str:

@@ -33,6 +33,18 @@ VARIANTS = {
         ),
         DISTILBERT_INPUTS,
     ),
+    # GPU measurements: none yet (docs/benchmarks.md); batch sizes and instances are untuned.
+    "gpu_tensorrt_bert": (
+        RepositoryOptions(
+            device="gpu",
+            classifier_backend="onnxruntime",
+            gpu_accelerator="tensorrt",
+            precision="fp32",
+            preferred_batch_sizes=[8, 32],
+        ),
+        BERT_INPUTS,
+    ),
+    "cpu_python_no_warmup_no_buckets": (RepositoryOptions(model_warmup=False, length_buckets=[]), BERT_INPUTS),
 }
 
 
@@ -119,3 +131,17 @@ if __name__ == "__main__":
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(text)
             print(f"wrote {golden}")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(gpu_accelerator="openvino"), "gpu_accelerator must be one of cuda, tensorrt"),
+        (dict(gpu_accelerator="tensorrt"), "tensorrt needs device gpu"),
+        (dict(device="gpu", classifier_backend="onnxruntime", gpu_accelerator="tensorrt"), "precision fp32"),
+        (dict(precision="bf16"), "must be auto or one of fp32, fp16, int8"),
+    ],
+)
+def test_bad_repository_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        RepositoryOptions(**options)
