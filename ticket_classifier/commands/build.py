@@ -8,6 +8,7 @@ from pathlib import Path
 from ticket_classifier.build.quantization import DEFAULT_INT8_SCHEME, INT8_SCHEMES
 from ticket_classifier.commands.flags import (
     PRODUCTION_CONFIG_HELP,
+    add_load_test_inputs,
     comma_integers,
     comma_list,
     length_buckets,
@@ -102,13 +103,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "benchmark-serving",
         help="Triton (perf_analyzer) against the in-process ceiling and FastAPI peers (wrk); table + JSON",
     )
-    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
-    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
-    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
-    command.add_argument(
-        "--text-fields", default="subject,description", help="subject and description columns, or one text column"
-    )
-    command.add_argument("--tickets", type=int, default=1000, help="tickets taken from --data, in order (default 1000)")
+    add_load_test_inputs(command)
     command.add_argument(
         "--config", help=PRODUCTION_CONFIG_HELP + " (its repository section is the 'configured' variant)"
     )

@@ -56,3 +56,14 @@ def comma_integers(value: str, flag: str) -> list[int]:
         return [int(part) for part in comma_list(value)]
     except ValueError:
         raise TicketClassifierError(f"{flag} must be comma-separated integers, got {value!r}") from None
+
+
+def add_load_test_inputs(command: argparse.ArgumentParser) -> None:
+    """The model and the tickets a serving measurement (``benchmark-serving``, ``tune``) uses."""
+    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
+    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
+    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
+    command.add_argument(
+        "--text-fields", default="subject,description", help="subject and description columns, or one text column"
+    )
+    command.add_argument("--tickets", type=int, default=1000, help="tickets taken from --data, in order (default 1000)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from ticket_classifier.commands.flags import PRODUCTION_CONFIG_HELP, comma_list
+from ticket_classifier.commands.flags import PRODUCTION_CONFIG_HELP, add_load_test_inputs, comma_list
 from ticket_classifier.errors import TicketClassifierError
 
 LATENCY_SLACK = 0.15  # a candidate may be this much slower at concurrency 1 than the fastest and still win
@@ -30,13 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "tune", help="try serving options on this machine with perf_analyzer; write the best as a production YAML"
     )
-    command.add_argument("--checkpoint", default="artifacts/demo/checkpoint", help="checkpoint folder")
-    command.add_argument("--onnx-dir", default="artifacts/demo/onnx", help="folder written by 'export'")
-    command.add_argument("--data", default="data/demo/tickets.csv", help="CSV whose tickets are sent")
-    command.add_argument(
-        "--text-fields", default="subject,description", help="subject and description columns, or one text column"
-    )
-    command.add_argument("--tickets", type=int, default=1000, help="tickets taken from --data (default 1000)")
+    add_load_test_inputs(command)
     command.add_argument("--config", help=PRODUCTION_CONFIG_HELP + "; the starting point, copied with the best options")
     command.add_argument("--concurrency", type=int, default=16, help="the loaded level (default 16)")
     command.add_argument("--window-ms", type=int, default=3000, help="perf_analyzer measurement window (default 3000)")
