@@ -63,11 +63,14 @@ AUTO_PRECISIONS = {"cpu": ("int8", "fp32"), "gpu": ("fp16", "fp32")}
 WARMUP_FOLDER = "warmup"
 WARMUP_TOKENS = 32
 # GPU classifier (NGC container, native onnxruntime backend): plain CUDA, or the TensorRT
-# execution accelerator, which builds an FP16 engine from the FP32 graph on the first request of
-# each new input shape (tens of seconds; the warm-up requests do it before the model is ready) and
-# keeps the engines in ``tensorrt_cache_dir`` (as the server sees it; writable) for the next load.
+# execution accelerator, which builds an FP16 engine from the FP32 graph when it first sees an
+# input shape (tens of seconds; the warm-up requests build those of batch 1 at each bucket
+# length before the model is ready; other batch sizes and the model's maximum length are built
+# at first use) and keeps the engines in ``tensorrt_cache_dir``, as the server sees it. That
+# folder lies outside the repository: the repository is mounted read-only, and a file written
+# into a model's folder makes Triton reload the model. Mount a volume there to keep engines
+# across restarts.
 GPU_ACCELERATORS = ("cuda", "tensorrt")
-CONTAINER_REPOSITORY = "/models"  # where the NGC container mounts the repository (Dockerfile, deploy/)
 
 
 @dataclass
@@ -86,7 +89,7 @@ class RepositoryOptions:
     onnx_thread_spinning: bool = False
     model_warmup: bool = True
     gpu_accelerator: str = "cuda"
-    tensorrt_cache_dir: str | None = None  # default: tensorrt_cache in the classifier's folder of the container
+    tensorrt_cache_dir: str = "/tmp/ticket_classifier_tensorrt_cache"
     version_policy_latest: int = 2
     precision: str = "auto"
     length_buckets: list[int] = field(default_factory=lambda: [32, 64])
@@ -214,8 +217,8 @@ def tokenizer_warmups(options: RepositoryOptions) -> tuple[Warmup, ...]:
 
 
 def classifier_warmups(options: RepositoryOptions, input_names: Sequence[str]) -> tuple[Warmup, ...]:
-    """One all-zero request through the classifier per length bucket (or of ``WARMUP_TOKENS``), none when
-    ``model_warmup`` is off: with TensorRT each length is an engine built before the model is ready."""
+    """One all-zero request of batch 1 through the classifier per length bucket (or of ``WARMUP_TOKENS``),
+    none when ``model_warmup`` is off: with TensorRT each is an engine built before the model is ready."""
     if not options.model_warmup:
         return ()
     return tuple(
@@ -232,7 +235,7 @@ def gpu_accelerators(options: RepositoryOptions) -> tuple[ExecutionAccelerator, 
         ("precision_mode", "FP16"),
         ("max_workspace_size_bytes", str(2**30)),
         ("trt_engine_cache_enable", "1"),
-        ("trt_engine_cache_path", options.tensorrt_cache_dir or f"{CONTAINER_REPOSITORY}/{CLASSIFIER}/tensorrt_cache"),
+        ("trt_engine_cache_path", options.tensorrt_cache_dir),
     )
     return (ExecutionAccelerator("tensorrt", parameters),)
 

@@ -135,19 +135,25 @@ def export_variants(
     checkpoint_dir, output_dir = Path(checkpoint_dir), Path(output_dir)
     checkpoint = load_checkpoint(checkpoint_dir, attn_implementation="eager")
     texts, targets, sample_description = parity_sample(checkpoint_dir, parity_data, parity_samples)
+    calibration = calibration_texts(checkpoint_dir) if "int8" in precisions and int8_scheme != "dynamic" else []
     output_dir.mkdir(parents=True, exist_ok=True)
-    raw = export_raw_onnx(checkpoint, output_dir / "model.raw.onnx")
     config = checkpoint.model.config
     heads = getattr(config, "num_attention_heads", None) or config.n_heads
     hidden = getattr(config, "hidden_size", None) or config.dim
     preset = PRESETS[quantization_preset] if quantization_preset else preset_for_this_cpu()
-    fused = optimize_transformer(raw, output_dir / onnx_filename("fp32"), num_heads=heads, hidden_size=hidden)
-    if "fp16" in precisions:
-        optimize_transformer(raw, output_dir / onnx_filename("fp16"), num_heads=heads, hidden_size=hidden, fp16=True)
-    quantization = None
-    if "int8" in precisions:
-        quantization = quantize(checkpoint, output_dir, preset, int8_scheme)
-    raw.unlink()
+    raw = output_dir / "model.raw.onnx"
+    try:
+        export_raw_onnx(checkpoint, raw)
+        fused = optimize_transformer(raw, output_dir / onnx_filename("fp32"), num_heads=heads, hidden_size=hidden)
+        if "fp16" in precisions:
+            optimize_transformer(
+                raw, output_dir / onnx_filename("fp16"), num_heads=heads, hidden_size=hidden, fp16=True
+            )
+        quantization = None
+        if "int8" in precisions:
+            quantization = quantize(checkpoint, output_dir, preset, int8_scheme, calibration)
+    finally:
+        raw.unlink(missing_ok=True)
     reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
     policy = read_review_policy(checkpoint_dir)
     gates = {**GATES, **(gates or {})}
@@ -197,16 +203,29 @@ def export_variants(
     return report
 
 
-def quantize(checkpoint: Checkpoint, output_dir: Path, preset, scheme: str) -> dict:
-    """Write ``model.int8.onnx`` from the FP32 export with ``scheme``; what the scheme decided."""
+def calibration_texts(checkpoint_dir: Path) -> list[str]:
+    """Up to ``CALIBRATION_TEXTS`` texts of the checkpoint's validation split (never the test split, which
+    the parity gates use)."""
+    try:
+        texts, _ = read_split(checkpoint_dir, "validation")
+    except TicketClassifierError:
+        raise TicketClassifierError(
+            f"checkpoint {checkpoint_dir} has no stored validation split for the INT8 sensitivity pass (it was "
+            "trained by an older ticket-classifier): train it again, or export with --int8-scheme dynamic"
+        ) from None
+    if len(texts) > CALIBRATION_TEXTS:
+        chosen = np.random.default_rng(PARITY_SEED).choice(len(texts), CALIBRATION_TEXTS, replace=False)
+        texts = [texts[i] for i in chosen]
+    return texts
+
+
+def quantize(checkpoint: Checkpoint, output_dir: Path, preset, scheme: str, texts: list[str]) -> dict:
+    """Write ``model.int8.onnx`` from the FP32 export with ``scheme`` (``texts``: its calibration texts);
+    what the scheme decided."""
     source, destination = output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8")
     if scheme == "dynamic":
         quantize_int8(source, destination, preset)
         return {"scheme": scheme, "kept_fp32": []}
-    texts, _ = read_split(checkpoint.directory, "validation")
-    if len(texts) > CALIBRATION_TEXTS:
-        chosen = np.random.default_rng(PARITY_SEED).choice(len(texts), CALIBRATION_TEXTS, replace=False)
-        texts = [texts[i] for i in chosen]
     result = quantize_keeping_sensitive_nodes(
         source, destination, preset, lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts)
     )

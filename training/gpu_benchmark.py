@@ -18,6 +18,7 @@ pipeline's code, which needs pandas and scikit-learn). It prints a table and wri
 """
 
 import argparse
+import atexit
 import csv
 import gzip
 import io
@@ -46,6 +47,7 @@ def importable_project() -> None:
     except ImportError:
         pass
     folder = Path(tempfile.mkdtemp(prefix="ticket-classifier-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     package = folder / "ticket_classifier"
     shutil.copytree(ROOT / "ticket_classifier", package, symlinks=True)
     for name in ("training", "build", "clients", "monitoring"):
@@ -264,7 +266,7 @@ def run(args: argparse.Namespace) -> dict:
     benchmark = Run(args)
     device_name = torch.cuda.get_device_name(0) if benchmark.device.type == "cuda" else "cpu"
     result = {"device": device_name, "torch": torch.__version__, "settings": {k: str(v) for k, v in vars(args).items()}}
-    amp = args.device == "cuda"
+    amp = benchmark.device.type == "cuda"
     result["training_samples_per_s"] = {
         "fp32": round(benchmark.training_throughput(amp=False), 1),
         "amp_bf16": round(benchmark.training_throughput(amp=True), 1) if amp else None,

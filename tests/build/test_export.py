@@ -11,7 +11,6 @@ from onnx import numpy_helper
 from ticket_classifier.build.onnx_export import export_variants, parity_sample, parity_table
 from ticket_classifier.build.parity import GATES, Gate, compare_variant, onnx_probabilities
 from ticket_classifier.build.quantization import (
-    CALIBRATION_AGREEMENT,
     PRESETS,
     preset_for_this_cpu,
     quantizable_nodes,
@@ -73,12 +72,27 @@ def test_int8_uses_this_cpus_preset(exported):
     assert operators & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
 
 
-def test_int8_sensitivity_pass_keeps_nothing_when_int8_already_agrees(exported):
-    _, report = exported
-    quantization = report["int8_quantization"]
-    assert quantization["scheme"] == "sensitivity" and quantization["calibration_texts"] > 0
-    if quantization["calibration_agreement"] >= CALIBRATION_AGREEMENT:
-        assert quantization["kept_fp32"] == [] and quantization["ranking"] == []
+def test_int8_sensitivity_pass_ranks_nothing_when_int8_already_agrees(exported, parity_inputs, tmp_path):
+    output, report = exported
+    assert report["int8_quantization"]["scheme"] == "sensitivity"
+    assert report["int8_quantization"]["calibration_texts"] > 0
+    checkpoint, texts, _, _ = parity_inputs
+    result = quantize_keeping_sensitive_nodes(
+        output / "model.fp32.onnx",
+        tmp_path / "model.int8.onnx",
+        preset_for_this_cpu(),
+        lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts[:64]),
+        target=0.0,  # always reached by the fully quantized model
+    )
+    assert result["kept_fp32"] == [] and result["ranking"] == []
+
+
+def test_sensitivity_scheme_needs_the_validation_split(tiny_model, tmp_path):
+    checkpoint = shutil.copytree(tiny_model.checkpoint, tmp_path / "checkpoint")
+    (checkpoint / "splits" / "validation.csv").unlink()
+    with pytest.raises(TicketClassifierError, match="no stored validation split .* --int8-scheme dynamic"):
+        export_variants(checkpoint, tmp_path / "onnx", precisions=("fp32", "int8"))
+    assert not (tmp_path / "onnx" / "model.raw.onnx").exists()
 
 
 def test_int8_sensitivity_pass_keeps_the_most_sensitive_nodes_in_fp32(exported, parity_inputs, tmp_path):

@@ -214,7 +214,7 @@ def _benchmark_serving(args: argparse.Namespace) -> None:
     base = production_config(args.config)[0].repository
     results = benchmark.run_benchmark(args.checkpoint, args.onnx_dir, tickets, plan, base=base)
     print()
-    print(benchmark.format_profile(results["served"], plan.variants[0], 1))
+    print(benchmark.format_profile(results["served"], plan.variants[0], 1, plan.protocols[0]))
     print(benchmark.format_ratios(results["ratios"]))
     path = benchmark.write_results(args.output, results, " ".join(sys.argv))
     print(f"written to {path}")

@@ -33,6 +33,7 @@ from ticket_classifier.performance.peers import PEERS, PeerService
 from ticket_classifier.performance.perf_analyzer import PROTOCOLS, PerfAnalyzer
 from ticket_classifier.performance.wrk import Wrk
 from ticket_classifier.runtime.contract import CLASSIFIER
+from ticket_classifier.runtime.onnx_threads import available_cores
 from ticket_classifier.server import ServerConfig, TritonServer
 
 # Repository variants: changes to the configured options (``repository`` of --config).
@@ -47,7 +48,6 @@ VARIANTS = {
     "spinning": dict(onnx_thread_spinning=True),
     "no-warmup": dict(model_warmup=False),
 }
-REFERENCE_PROTOCOL = "grpc"
 THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
 WARMUP_CONCURRENCY = 4
 
@@ -88,7 +88,7 @@ def variant_options(base: RepositoryOptions, name: str, onnx_dir: Path) -> Repos
     precision resolved as ``build-repository`` resolves it."""
     changes = dict(VARIANTS[name])
     if changes.get("classifier_instances") == 0:
-        changes["classifier_instances"] = os.cpu_count() or 1
+        changes["classifier_instances"] = available_cores()
     options = replace(base, **changes)
     return replace(options, precision=resolve_precision(onnx_dir, options.precision, options.device))
 
@@ -175,7 +175,7 @@ def run_benchmark(
         "ceiling": ceiling,
         "served": served,
         "peers": peers,
-        "ratios": ratios(ceiling, served, peers, plan.variants[0]),
+        "ratios": ratios(ceiling, served, peers, plan.variants[0], plan.protocols[0]),
         "options": {name: asdict(variant_options(base, name, onnx_dir)) for name in plan.variants},
     }
     return results
@@ -192,12 +192,13 @@ def _point(rows: list[dict], target: str, concurrency: int, protocol: str | None
     )
 
 
-def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str) -> dict:
-    """The figures the targets are stated in, for ``variant`` over gRPC (None where a level was not run)."""
-    result = {"variant": variant, "protocol": REFERENCE_PROTOCOL}
-    loaded = _point(served, variant, THROUGHPUT_LEVEL, REFERENCE_PROTOCOL)
-    single = _point(served, variant, 1, REFERENCE_PROTOCOL)
-    result["served_over_ceiling_at_16"] = (
+def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str, protocol: str) -> dict:
+    """The figures the targets are stated in, for ``variant`` over ``protocol`` (None where a level was not run)."""
+    result = {"variant": variant, "protocol": protocol}
+    loaded = _point(served, variant, THROUGHPUT_LEVEL, protocol)
+    single = _point(served, variant, 1, protocol)
+    level = THROUGHPUT_LEVEL
+    result[f"served_over_ceiling_at_{level}"] = (
         round(loaded["throughput_per_s"] / ceiling["texts_per_s"], 3) if loaded else None
     )
     result["p50_over_in_process_at_1_ms"] = (
@@ -206,8 +207,10 @@ def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str) -
     for peer in {row["target"] for row in peers}:
         other = _point(peers, peer, THROUGHPUT_LEVEL)
         if loaded and other:
-            result[f"throughput_over_{peer}_at_16"] = round(loaded["throughput_per_s"] / other["throughput_per_s"], 2)
-            result[f"p99_ms_vs_{peer}_at_16"] = [loaded["p99_ms"], other["p99_ms"]]
+            result[f"throughput_over_{peer}_at_{level}"] = round(
+                loaded["throughput_per_s"] / other["throughput_per_s"], 2
+            )
+            result[f"p99_ms_vs_{peer}_at_{level}"] = [loaded["p99_ms"], other["p99_ms"]]
     return result
 
 
@@ -239,7 +242,7 @@ def format_ceiling(ceiling: dict) -> str:
     return "\n".join(lines)
 
 
-def format_profile(rows: list[dict], variant: str, concurrency: int, protocol: str = REFERENCE_PROTOCOL) -> str:
+def format_profile(rows: list[dict], variant: str, concurrency: int, protocol: str) -> str:
     """Milliseconds per request in each Triton model at one load point."""
     row = _point(rows, variant, concurrency, protocol)
     if row is None:
@@ -270,7 +273,7 @@ def write_results(path: "str | Path", results: dict, command: str) -> Path:
     context = {
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "machine": f"{platform.machine()}, {available_cores()} of {os.cpu_count()} CPUs, {platform.platform()}",
     }
     output.write_text(json.dumps({"context": context, **results}, indent=1) + "\n", encoding="utf-8")
     return output

@@ -11,14 +11,17 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
+from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.onnx_threads import available_cores, spinning_entries
 from ticket_classifier.runtime.text import join_ticket_text
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 WARMUP_CALLS = 10
+STARTUP_TIMEOUT_S = 300  # loading the model in every process
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,7 @@ def splits(cores: int | None = None) -> list[Split]:
     return [Split(processes, cores // processes) for processes in range(1, cores + 1) if cores % processes == 0]
 
 
-def _worker(
-    checkpoint: str, onnx_path: str, texts: list[str], threads: int, spinning: bool, seconds: float, start, queue
-):
+def _worker(checkpoint: str, onnx_path: str, texts: list[str], threads: int, spinning: bool, *, seconds, start, queue):
     """One process of a split: calls until ``seconds`` after the common start; puts its latencies."""
     import onnxruntime as ort
 
@@ -68,32 +69,47 @@ def _worker(
 def measure_split(
     checkpoint: Path, onnx_path: Path, tickets: list[tuple[str, str]], split: Split, seconds: float
 ) -> dict:
-    """Texts per second of all processes together, and the per-call latency percentiles."""
+    """Texts per second of all processes together, and the per-call latency percentiles.
+
+    Every process gets all the texts, each starting at its own offset. A process that fails (a
+    model that will not load, say) fails the measurement at once, and none is left behind.
+    """
+    if not Path(onnx_path).is_file():
+        raise TicketClassifierError(f"ONNX model not found: {onnx_path} (export that precision first)")
     texts = [join_ticket_text(ticket) for ticket in tickets]
     context = multiprocessing.get_context("spawn")
-    start, queue = context.Barrier(split.processes), context.Queue()
+    start, queue = context.Barrier(split.processes, timeout=STARTUP_TIMEOUT_S), context.Queue()
     spinning = split.processes == 1  # a lone process has the cores to itself
+    stride = max(1, len(texts) // split.processes)
     processes = [
         context.Process(
             target=_worker,
-            args=(
-                str(checkpoint),
-                str(onnx_path),
-                texts[offset :: split.processes],
-                split.threads,
-                spinning,
-                seconds,
-                start,
-                queue,
-            ),
+            args=(str(checkpoint), str(onnx_path), _rotated(texts, index * stride), split.threads, spinning),
+            kwargs={"seconds": seconds, "start": start, "queue": queue},
+            daemon=True,
         )
-        for offset in range(split.processes)
+        for index in range(split.processes)
     ]
-    for process in processes:
-        process.start()
-    latencies = np.concatenate([np.array(queue.get(timeout=seconds + 300)) for _ in processes]) * 1000
-    for process in processes:
-        process.join()
+    results = []
+    try:
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S + seconds
+        while len(results) < len(processes):
+            try:
+                results.append(queue.get(timeout=1))
+            except Empty:
+                failed = [process.exitcode for process in processes if process.exitcode not in (None, 0)]
+                if failed or time.monotonic() > deadline:
+                    raise TicketClassifierError(
+                        f"the in-process ceiling ({split.name}) failed: a worker exited with {failed or 'no result'}"
+                    ) from None
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout=10)
+    latencies = np.concatenate([np.array(result) for result in results]) * 1000
     return {
         "split": split.name,
         "processes": split.processes,
@@ -103,6 +119,12 @@ def measure_split(
         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "p99_ms": round(float(np.percentile(latencies, 99)), 2),
     }
+
+
+def _rotated(texts: list[str], offset: int) -> list[str]:
+    """``texts`` starting at ``offset`` (wrapping around)."""
+    offset %= len(texts)
+    return texts[offset:] + texts[:offset]
 
 
 def measure_ceiling(checkpoint: Path, onnx_path: Path, tickets: list[tuple[str, str]], seconds: float) -> dict:

@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.onnx_threads import available_cores
 
 
 @dataclass
@@ -23,7 +24,7 @@ class LoadPoint:
     requests: int
     errors: int
     generator: str
-    generator_cpu_share: float  # of all the machine's cores, while it ran
+    generator_cpu_share: float  # of the cores this process may use, while it ran
     average_batch: float | None = None
 
     def row(self) -> dict:
@@ -43,7 +44,7 @@ class ChildRun:
 
 def run_generator(command: list[str], *, env: dict[str, str] | None = None, timeout_s: float) -> ChildRun:
     """Run ``command`` to the end (killed after ``timeout_s``); its CPU share is its user + system time
-    over its wall time and every core of the machine.
+    over its wall time and the cores this process may use.
 
     The CPU time is the growth of this process's reaped-children usage across the run, so load
     generators must run one at a time (the benchmark does); servers that are still running are
@@ -61,4 +62,4 @@ def run_generator(command: list[str], *, env: dict[str, str] | None = None, time
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return ChildRun(stdout, stderr, process.returncode, cpu / wall / os.cpu_count() if wall > 0 else 0.0)
+    return ChildRun(stdout, stderr, process.returncode, cpu / wall / available_cores() if wall > 0 else 0.0)

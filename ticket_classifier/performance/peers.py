@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -69,9 +70,12 @@ class PeerService:
             "warning",
             "--no-access-log",
         ]
-        self.process = subprocess.Popen(
-            command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
+        self._log_folder = tempfile.TemporaryDirectory(prefix="peer-")
+        self.log_path = Path(self._log_folder.name) / "uvicorn.log"
+        with self.log_path.open("wb") as log:  # a file, not a pipe: an unread pipe would block the workers
+            self.process = subprocess.Popen(
+                command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self._wait_until_healthy()
 
     @property
@@ -83,7 +87,8 @@ class PeerService:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace")[-2000:]
+                error = self.log_path.read_text(errors="replace")[-2000:]
+                self._log_folder.cleanup()
                 raise TicketClassifierError(f"peer {self.peer.name} exited at start: {error}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2):
@@ -102,7 +107,7 @@ class PeerService:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        self.process.stderr.close()
+        self._log_folder.cleanup()
 
     def __enter__(self) -> "PeerService":
         return self
