@@ -71,6 +71,7 @@ WARMUP_TOKENS = 32
 # into a model's folder makes Triton reload the model. Mount a volume there to keep engines
 # across restarts.
 GPU_ACCELERATORS = ("cuda", "tensorrt")
+DEFAULT_LENGTH_BUCKETS = (32, 64)  # chosen by `tune` on the 2-core machine (docs/benchmarks.md)
 
 
 @dataclass
@@ -92,7 +93,7 @@ class RepositoryOptions:
     tensorrt_cache_dir: str = "/tmp/ticket_classifier_tensorrt_cache"
     version_policy_latest: int = 2
     precision: str = "auto"
-    length_buckets: list[int] = field(default_factory=lambda: [32, 64])
+    length_buckets: list[int] = field(default_factory=lambda: list(DEFAULT_LENGTH_BUCKETS))
     length_bucketing: bool | None = None  # replaced by length_buckets; named in a clear error
     max_field_bytes: int = 64 * 1024
     max_request_bytes: int = 1024 * 1024

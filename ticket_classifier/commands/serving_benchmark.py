@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ticket_classifier.build.gates import resolve_precision
 from ticket_classifier.build.layout import onnx_filename
-from ticket_classifier.build.model_configs import RepositoryOptions
+from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, RepositoryOptions
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.performance import triton_profile
@@ -41,7 +41,7 @@ VARIANTS = {
     "configured": {},
     "fp32": dict(precision="fp32"),
     "int8": dict(precision="int8"),
-    "buckets": dict(length_buckets=[32, 64]),
+    "buckets": dict(length_buckets=list(DEFAULT_LENGTH_BUCKETS)),
     "no-buckets": dict(length_buckets=[]),
     "one-instance": dict(classifier_instances=1, onnx_intra_op_threads=0),
     "instance-per-core": dict(classifier_instances=0, onnx_intra_op_threads=1),

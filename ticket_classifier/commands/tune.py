@@ -40,9 +40,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def candidates(base, cores: int) -> list[tuple[str, dict]]:
     """(name, changes to the ``repository`` options) of every candidate for ``cores`` cores."""
+    from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS
     from ticket_classifier.performance.ceiling import splits
 
-    bucket_choices = [[], base.length_buckets] if base.length_buckets else [[], [32, 64]]
+    bucket_choices = [[], base.length_buckets or list(DEFAULT_LENGTH_BUCKETS)]
     result = []
     for split in splits(cores):
         for buckets in bucket_choices:

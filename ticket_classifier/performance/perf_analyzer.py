@@ -2,7 +2,8 @@
 
 The binary comes from the ``tritonclient`` wheel (2.51 is the server's release; wheels up to
 2.60 carry one), installed apart from the project's own ``tritonclient`` with
-``make install`` (``pip install --no-deps --target .perf-tools tritonclient==2.51.0``).
+``make install`` (``pip install --no-deps --target .perf-tools tritonclient==<release>``, the
+release in the Makefile's ``PERF_ANALYZER_RELEASE``).
 It needs two libraries that the ``nvidia-pytriton`` wheel bundles under hashed names; they are
 linked under their plain names into a temporary folder on its ``LD_LIBRARY_PATH``.
 """
@@ -22,7 +23,7 @@ from ticket_classifier.server import TritonInstallation
 ENVIRONMENT_VARIABLE = "TICKET_CLASSIFIER_PERF_ANALYZER"
 DEFAULT_LOCATION = Path(".perf-tools") / "bin" / "perf_analyzer"
 INSTALL_HINT = (
-    "run `make install`, or pip install --no-deps --target .perf-tools tritonclient==2.51.0, "
+    "run `make install` (it installs the tritonclient wheel of the server's release into .perf-tools/), "
     f"or set ${ENVIRONMENT_VARIABLE} to the binary"
 )
 # name the binary asks for -> the start of the name it has in nvidia_pytriton.libs
