@@ -167,14 +167,19 @@ class Run:
             if step == 3:
                 self.synchronize()
                 started = time.perf_counter()
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(**self.encode(rows)).logits
-            loss = loss_function(logits, torch.from_numpy(self.targets[rows]).to(self.device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            self.step(model, optimizer, loss_function, rows, amp)
         self.synchronize()
         return self.args.throughput_steps * self.args.batch_size / (time.perf_counter() - started)
+
+    def step(self, model, optimizer, loss_function, rows: np.ndarray, amp: bool) -> None:
+        """One optimizer step on ``rows`` (bf16 autocast when ``amp``)."""
+        torch = self.torch
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(**self.encode(rows)).logits
+        loss = loss_function(logits, torch.from_numpy(self.targets[rows]).to(self.device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
 
     def probabilities(self, model, rows: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """Softmax outputs for ``rows``, in order."""
@@ -204,12 +209,7 @@ class Run:
             order = rng.permutation(self.split["train"])
             for start in range(0, len(order), self.args.batch_size):
                 rows = order[start : start + self.args.batch_size]
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                    logits = model(**self.encode(rows)).logits
-                loss = loss_function(logits, torch.from_numpy(self.targets[rows]).to(self.device))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                self.step(model, optimizer, loss_function, rows, amp=self.device.type == "cuda")
                 schedule.step()
             model.eval()
             validation = self.split["validation"]

@@ -3,8 +3,10 @@
 import os
 import resource
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.onnx_threads import available_cores
@@ -30,6 +32,24 @@ class LoadPoint:
     def row(self) -> dict:
         """JSON-ready, rounded."""
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in asdict(self).items()}
+
+
+class LoadGenerator:
+    """What both load generators share: a temporary folder for their input files, removed on close."""
+
+    def __init__(self, prefix: str) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix=prefix)
+        self.folder = Path(self._folder.name)
+
+    def close(self) -> None:
+        """Remove the temporary files."""
+        self._folder.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 @dataclass

@@ -12,11 +12,10 @@ import csv
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.performance.load import LoadPoint, run_generator
+from ticket_classifier.performance.load import LoadGenerator, LoadPoint, run_generator
 from ticket_classifier.runtime.contract import ENSEMBLE, TEXT_INPUTS
 from ticket_classifier.server import TritonInstallation
 
@@ -63,27 +62,16 @@ def write_input_data(tickets: list[tuple[str, str]], path: Path) -> Path:
     return path
 
 
-class PerfAnalyzer:
+class PerfAnalyzer(LoadGenerator):
     """Runs perf_analyzer at one concurrency at a time against a served ensemble."""
 
     def __init__(self, tickets: list[tuple[str, str]], *, window_ms: int = 3000) -> None:
         self.binary = locate()
+        super().__init__("perf-analyzer-")
         self.window_ms = window_ms
-        self._folder = tempfile.TemporaryDirectory(prefix="perf-analyzer-")
-        folder = Path(self._folder.name)
-        self.environment = dict(os.environ, LD_LIBRARY_PATH=str(link_libraries(folder)))
-        self.input_data = write_input_data(tickets, folder / "input.json")
-        self.csv_path = folder / "result.csv"
-
-    def close(self) -> None:
-        """Remove the temporary files."""
-        self._folder.cleanup()
-
-    def __enter__(self) -> "PerfAnalyzer":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.environment = dict(os.environ, LD_LIBRARY_PATH=str(link_libraries(self.folder)))
+        self.input_data = write_input_data(tickets, self.folder / "input.json")
+        self.csv_path = self.folder / "result.csv"
 
     def measure(self, url: str, protocol: str, concurrency: int, target: str) -> LoadPoint:
         """Closed-loop load: ``concurrency`` requests in flight, over three measurement windows."""

@@ -7,11 +7,9 @@ cycles through the tickets' JSON bodies and prints the summary as one JSON line.
 
 import json
 import shutil
-import tempfile
-from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.performance.load import LoadPoint, run_generator
+from ticket_classifier.performance.load import LoadGenerator, LoadPoint, run_generator
 
 SCRIPT = r"""
 local bodies = {}
@@ -46,28 +44,17 @@ def locate() -> str:
     return binary
 
 
-class Wrk:
+class Wrk(LoadGenerator):
     """Runs wrk at one concurrency at a time against a JSON endpoint."""
 
     def __init__(self, bodies: list[dict], *, seconds: float = 9.0) -> None:
         self.binary = locate()
+        super().__init__("wrk-")
         self.seconds = seconds
-        self._folder = tempfile.TemporaryDirectory(prefix="wrk-")
-        folder = Path(self._folder.name)
-        self.script = folder / "bodies.lua"
+        self.script = self.folder / "bodies.lua"
         self.script.write_text(SCRIPT, encoding="utf-8")
-        self.bodies = folder / "bodies.jsonl"
+        self.bodies = self.folder / "bodies.jsonl"
         self.bodies.write_text("".join(json.dumps(body) + "\n" for body in bodies), encoding="utf-8")
-
-    def close(self) -> None:
-        """Remove the temporary files."""
-        self._folder.cleanup()
-
-    def __enter__(self) -> "Wrk":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def measure(self, url: str, concurrency: int, target: str, *, seconds: float | None = None) -> LoadPoint:
         """``concurrency`` connections (one wrk thread) for ``seconds``."""
