@@ -19,7 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import ENSEMBLE, MODEL_INFO_FILENAME, POSTPROCESS, STEPS
+from ticket_classifier.runtime.contract import (
+    ENSEMBLE,
+    MODEL_INFO_FILENAME,
+    PIPELINE,
+    POSTPROCESS,
+    STEP_MODELS,
+    THREE_STEPS,
+)
 
 STATE_FILENAME = "repository_state.json"
 QUARANTINE_PREFIX = "quarantined-"
@@ -90,19 +97,30 @@ def write_state(repository: Path, state: RepositoryState) -> None:
         raise
 
 
-def versions(repository: Path, model: str = POSTPROCESS) -> list[int]:
-    """The version numbers present for ``model``, ascending (quarantined ones are not)."""
+def versions(repository: Path, model: str | None = None) -> list[int]:
+    """The version numbers present for ``model`` (default: of the last step, which every layout has),
+    ascending (quarantined ones are not)."""
+    if model is None:
+        return sorted({version for last in (POSTPROCESS, PIPELINE) for version in versions(repository, last)})
     folder = Path(repository) / model
     if not folder.is_dir():
         return []
     return sorted(int(entry.name) for entry in folder.iterdir() if entry.is_dir() and entry.name.isdigit())
 
 
+def step_folders(repository: Path, version: int) -> dict[str, Path]:
+    """Where the files of each of the three steps of ``version`` lie: in the step's own folder, or all in the
+    pipeline's folder for a fused version (``repository.fuse_steps``)."""
+    repository = Path(repository)
+    fused = (repository / PIPELINE / str(version)).is_dir()
+    return {step: repository / (PIPELINE if fused else step) / str(version) for step in THREE_STEPS}
+
+
 def next_version(repository: Path) -> int:
     """One more than the highest version any step model has or had (quarantined ones count: never reused)."""
     state = read_state(repository)
     quarantined = [int(version) for version in state.quarantined] if state else []
-    highest = max([max(versions(repository, model), default=0) for model in STEPS] + quarantined, default=0)
+    highest = max([max(versions(repository, model), default=0) for model in STEP_MODELS] + quarantined, default=0)
     return highest + 1
 
 
@@ -115,7 +133,7 @@ def active_version(repository: Path) -> int | None:
 def quarantine(repository: Path, version: int, reason: str) -> None:
     """Move every step's folder of ``version`` aside (``quarantined-N``), so no server ever loads it; record why."""
     repository = Path(repository)
-    for model in STEPS:
+    for model in STEP_MODELS:
         folder = repository / model / str(version)
         if folder.is_dir():
             folder.rename(repository / model / f"{QUARANTINE_PREFIX}{version}")
@@ -128,7 +146,7 @@ def quarantine(repository: Path, version: int, reason: str) -> None:
 
 def model_info(repository: Path, version: int) -> dict:
     """The ``model_info.json`` of one version."""
-    path = Path(repository) / POSTPROCESS / str(version) / MODEL_INFO_FILENAME
+    path = step_folders(repository, version)[POSTPROCESS] / MODEL_INFO_FILENAME
     if not path.is_file():
         raise TicketClassifierError(f"version {version} is not in {repository} ({path} is missing)")
     return json.loads(path.read_text(encoding="utf-8"))

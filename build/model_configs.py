@@ -1,4 +1,4 @@
-"""The four Triton models of the repository and their generated configurations.
+"""The Triton models of the repository and their generated configurations.
 
 ``ticket_classifier`` is an ensemble of three steps::
 
@@ -7,11 +7,17 @@
                          --postprocess> CATEGORY, CONFIDENCE, TOP_LABELS, TOP_SCORES,
                                         RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW,
                                         REVIEW_REASONS, MODEL_VERSION
+
+or, with ``fuse_steps``, of one step that does the three in one Python process::
+
+    SUBJECT, DESCRIPTION --pipeline---> CATEGORY, ... , MODEL_VERSION
 """
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from ticket_classifier.build.layout import read_state
 from ticket_classifier.build.pbtxt import (
     DynamicBatching,
     EnsembleStep,
@@ -24,17 +30,20 @@ from ticket_classifier.build.pbtxt import (
     Warmup,
     WarmupInput,
 )
+from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import (
     CATEGORY,
     CLASSIFIER,
     CLASSIFIER_OUTPUTS,
     CONFIDENCE,
     ENSEMBLE,
+    FUSED_STEPS,
     INTRA_OP_THREADS_PARAMETER,
     LENGTH_BUCKETS_PARAMETER,
     MAX_FIELD_BYTES_PARAMETER,
     MAX_REQUEST_BYTES_PARAMETER,
     MODEL_VERSION,
+    PIPELINE,
     POSTPROCESS,
     POSTPROCESS_INPUT,
     PROBABILITIES,
@@ -44,9 +53,11 @@ from ticket_classifier.runtime.contract import (
     REVIEW_REASONS,
     TEXT_INPUTS,
     THREAD_SPINNING_PARAMETER,
+    THREE_STEPS,
     TOKENIZER,
     TOP_LABELS,
     TOP_SCORES,
+    WARMUP_PARAMETER,
 )
 from ticket_classifier.samples import SAMPLE_TICKETS
 
@@ -71,6 +82,10 @@ WARMUP_TOKENS = 32
 # into a model's folder makes Triton reload the model. Mount a volume there to keep engines
 # across restarts.
 GPU_ACCELERATORS = ("cuda", "tensorrt")
+# A fused pipeline served by one instance left 1-5 % of requests waiting about 0.5 s between two
+# executions in Triton 2.51's Python backend (measured; not seen in-process, nor with two
+# instances, nor in the three-step ensemble; cause not found): two instances at least.
+FUSED_MIN_INSTANCES = 2
 DEFAULT_LENGTH_BUCKETS = (32, 64)  # chosen by `tune` on the 2-core machine (docs/benchmarks.md)
 
 
@@ -80,6 +95,7 @@ class RepositoryOptions:
 
     device: str = "cpu"
     classifier_backend: str = "python"
+    fuse_steps: bool = False
     max_batch_size: int = 64
     max_queue_delay_microseconds: int = 0
     preferred_batch_sizes: list[int] = field(default_factory=list)
@@ -143,8 +159,27 @@ class RepositoryOptions:
                 "repository.gpu_accelerator tensorrt needs device gpu, classifier_backend onnxruntime (the NGC "
                 "container) and precision fp32 (TensorRT makes its own FP16 engine from the FP32 graph)"
             )
+        if self.fuse_steps and self.classifier_backend != "python":
+            raise ValueError(
+                "repository.fuse_steps runs onnxruntime inside the Python backend: it needs classifier_backend python"
+            )
+        if self.fuse_steps and self.classifier_instances < FUSED_MIN_INSTANCES:
+            raise ValueError(
+                f"repository.fuse_steps needs classifier_instances >= {FUSED_MIN_INSTANCES}: with one instance some "
+                "requests wait about 0.5 s in Triton 2.51's Python backend (docs/benchmarks.md)"
+            )
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The step models of the ensemble: the fused pipeline, or tokenizer, classifier and postprocess."""
+        return FUSED_STEPS if self.fuse_steps else THREE_STEPS
+
+    @property
+    def classifier_step(self) -> str:
+        """The step model that runs the ONNX classifier (whose batches the dynamic batcher forms)."""
+        return PIPELINE if self.fuse_steps else CLASSIFIER
 
     @property
     def instance_kind(self) -> str:
@@ -164,6 +199,20 @@ class RepositoryOptions:
         return {
             MAX_FIELD_BYTES_PARAMETER: str(self.max_field_bytes),
             MAX_REQUEST_BYTES_PARAMETER: str(self.max_request_bytes),
+        }
+
+    def text_parameters(self) -> dict[str, str]:
+        """The parameters of a step that reads the texts: its length buckets and byte limits."""
+        return {
+            LENGTH_BUCKETS_PARAMETER: ",".join(str(length) for length in self.length_buckets),
+            **self.size_limits(),
+        }
+
+    def onnx_parameters(self) -> dict[str, str]:
+        """The parameters of a step that runs onnxruntime in Python: its threads (``runtime/onnx_threads.py``)."""
+        return {
+            INTRA_OP_THREADS_PARAMETER: str(self.onnx_intra_op_threads),
+            THREAD_SPINNING_PARAMETER: "1" if self.onnx_thread_spinning else "0",
         }
 
     def keep_loaded(self, served: Sequence[int], active: int, candidate: int) -> list[int]:
@@ -197,6 +246,14 @@ class VersionBuild:
     def from_record(cls, record: dict) -> "VersionBuild":
         """The build of a JSON record."""
         return cls(RepositoryOptions(**record["options"]), tuple(record["input_names"]), int(record["num_labels"]))
+
+
+def active_build(repository: "str | Path") -> VersionBuild:
+    """The build of the version a built repository serves."""
+    state = read_state(Path(repository))
+    if state is None:
+        raise TicketClassifierError(f"{repository} is not a built model repository")
+    return VersionBuild.from_record(state.build(state.active))
 
 
 def warmup_ticket_files() -> dict[str, bytes]:
@@ -246,6 +303,11 @@ def served_versions(versions: Sequence[int]) -> VersionPolicy:
     return VersionPolicy("specific", versions=tuple(sorted(versions)))
 
 
+def text_inputs() -> tuple[TensorConfig, ...]:
+    """The ticket's fields, one string each: the inputs of the ensemble and of its first step."""
+    return tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS)
+
+
 def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], versions: Sequence[int]) -> ModelConfig:
     """Python-backend tokenizer: two strings in, padded int64 token arrays out (always on CPU).
 
@@ -258,14 +320,11 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], ver
         backend="python",
         max_batch_size=options.max_batch_size,
         version_policy=served_versions(versions),
-        inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
+        inputs=text_inputs(),
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
-        parameters={
-            LENGTH_BUCKETS_PARAMETER: ",".join(str(length) for length in options.length_buckets),
-            **options.size_limits(),
-        },
+        parameters=options.text_parameters(),
         warmups=tokenizer_warmups(options),
     )
 
@@ -275,14 +334,6 @@ def classifier_config(
 ) -> ModelConfig:
     """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
     native = options.classifier_backend == "onnxruntime"
-    parameters = (
-        {}
-        if native
-        else {
-            INTRA_OP_THREADS_PARAMETER: str(options.onnx_intra_op_threads),
-            THREAD_SPINNING_PARAMETER: "1" if options.onnx_thread_spinning else "0",
-        }
-    )
     return ModelConfig(
         name=CLASSIFIER,
         backend=None if native else "python",
@@ -293,7 +344,7 @@ def classifier_config(
         outputs=tuple(TensorConfig(name, "TYPE_FP32", (num_labels,)) for name in CLASSIFIER_OUTPUTS),
         dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
-        parameters=parameters,
+        parameters={} if native else options.onnx_parameters(),
         warmups=classifier_warmups(options, input_names),
         gpu_accelerators=gpu_accelerators(options),
     )
@@ -332,20 +383,23 @@ def postprocess_config(options: RepositoryOptions, num_labels: int, versions: Se
 def ensemble_config(
     options: RepositoryOptions, input_names: Sequence[str], num_labels: int, version: int
 ) -> ModelConfig:
-    """The public model: the three steps chained, all pinned to one model ``version``.
+    """The public model: the steps chained, all pinned to one model ``version``.
 
     Pinning keeps a request on one version from tokenizer to labels while two versions are
     loaded side by side during a rollout.
     """
     outputs = postprocess_outputs(num_labels, options.top_k)
-    return ModelConfig(
-        name=ENSEMBLE,
-        platform="ensemble",
-        max_batch_size=options.max_batch_size,
-        inputs=tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS),
-        outputs=outputs,
-        parameters=options.size_limits(),
-        ensemble_steps=(
+    if options.fuse_steps:
+        steps = (
+            EnsembleStep(
+                PIPELINE,
+                input_map=tuple((name, name) for name in TEXT_INPUTS),
+                output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
+                model_version=version,
+            ),
+        )
+    else:
+        steps = (
             EnsembleStep(
                 TOKENIZER,
                 input_map=tuple((name, name) for name in TEXT_INPUTS),
@@ -364,14 +418,44 @@ def ensemble_config(
                 output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
                 model_version=version,
             ),
-        ),
+        )
+    return ModelConfig(
+        name=ENSEMBLE,
+        platform="ensemble",
+        max_batch_size=options.max_batch_size,
+        inputs=text_inputs(),
+        outputs=outputs,
+        parameters=options.size_limits(),
+        ensemble_steps=steps,
+    )
+
+
+def pipeline_config(options: RepositoryOptions, num_labels: int, versions: Sequence[int]) -> ModelConfig:
+    """The fused step (``fuse_steps``): two strings in, the ensemble's outputs out, in one Python model
+    that tokenizes, runs onnxruntime and ranks; its instances are ``classifier_instances``."""
+    return ModelConfig(
+        name=PIPELINE,
+        backend="python",
+        max_batch_size=options.max_batch_size,
+        version_policy=served_versions(versions),
+        inputs=text_inputs(),
+        outputs=postprocess_outputs(num_labels, options.top_k),
+        dynamic_batching=options.batching(),
+        instance_groups=(InstanceGroup("KIND_CPU", options.classifier_instances),),
+        parameters={
+            **options.text_parameters(),
+            **options.onnx_parameters(),
+            WARMUP_PARAMETER: "1" if options.model_warmup else "0",
+        },
     )
 
 
 def member_configs(
     options: RepositoryOptions, input_names: Sequence[str], num_labels: int, versions: Sequence[int]
 ) -> list[ModelConfig]:
-    """The three step models' configurations, loading ``versions``."""
+    """The step models' configurations, loading ``versions``."""
+    if options.fuse_steps:
+        return [pipeline_config(options, num_labels, versions)]
     return [
         tokenizer_config(options, input_names, versions),
         classifier_config(options, input_names, num_labels, versions),

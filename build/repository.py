@@ -9,6 +9,10 @@ Layout (``N`` is the model version)::
     ticket_classifier_postprocess/  config.pbtxt, N/model.py, runtime/, labels.json, model_info.json,
                                                     review_policy.json, drift_reference.json, model_card.*
 
+or, with ``fuse_steps``, the ensemble and one step holding all of the three steps' files::
+
+    ticket_classifier_pipeline/     config.pbtxt, N/model.py, runtime/, tokenizer files, model.onnx, ...
+
 (the names are the serving contract's, :mod:`ticket_classifier.runtime.contract`). Each
 Python model's ``model.py`` and the ``runtime`` package beside it are copied as-is from
 :mod:`ticket_classifier.runtime`, so serving runs the text joining, tokenization and review
@@ -30,12 +34,20 @@ from pathlib import Path
 
 from ticket_classifier import runtime
 from ticket_classifier.build.gates import quality_gate, resolve_precision, servable_onnx
-from ticket_classifier.build.layout import RepositoryState, next_version, read_state, versions, write_state
+from ticket_classifier.build.layout import (
+    RepositoryState,
+    next_version,
+    read_state,
+    step_folders,
+    versions,
+    write_state,
+)
 from ticket_classifier.build.model_card import model_card, write_model_card
 from ticket_classifier.build.model_configs import (
     WARMUP_FOLDER,
     RepositoryOptions,
     VersionBuild,
+    active_build,
     ensemble_config,
     member_configs,
     warmup_ticket_files,
@@ -50,11 +62,11 @@ from ticket_classifier.runtime.contract import (
     ENSEMBLE_VERSION,
     MODEL_INFO_FILENAME,
     ONNX_MODEL_FILENAME,
+    PIPELINE,
     POSTPROCESS,
     PYTHON_MODEL_FILENAME,
     REVIEW_POLICY_FILENAME,
     RUNTIME_PACKAGE,
-    STEPS,
     TOKENIZER,
 )
 from ticket_classifier.runtime.review import ReviewPolicy
@@ -67,6 +79,7 @@ MODEL_SOURCES = {
     TOKENIZER: RUNTIME_SOURCE / "models" / "tokenizer" / PYTHON_MODEL_FILENAME,
     CLASSIFIER: RUNTIME_SOURCE / "models" / "classifier" / PYTHON_MODEL_FILENAME,
     POSTPROCESS: RUNTIME_SOURCE / "models" / "postprocess" / PYTHON_MODEL_FILENAME,
+    PIPELINE: RUNTIME_SOURCE / "models" / "pipeline" / PYTHON_MODEL_FILENAME,
 }
 
 
@@ -117,30 +130,33 @@ def build_repository(
     quality = quality_gate(checkpoint_dir, options.min_macro_f1, allow_below_baseline)
     state = read_state(output_dir)
     existing = versions(output_dir)
-    if existing and read_labels(output_dir / POSTPROCESS / str(existing[-1])) != labels:
+    if existing and read_labels(step_folders(output_dir, existing[-1])[POSTPROCESS]) != labels:
         raise TicketClassifierError(
             f"the labels differ from those of version {existing[-1]} in {output_dir}; "
             "a changed label set needs a new repository"
         )
+    if state is not None and active_build(output_dir).options.steps != options.steps:
+        raise TicketClassifierError(
+            f"{output_dir} serves {'fused' if not options.fuse_steps else 'three-step'} versions; a repository "
+            "holds one layout: build with the same repository.fuse_steps, or into a new folder"
+        )
     version = version or next_version(output_dir)
     if version < 1:
         raise TicketClassifierError(f"model version must be at least 1, got {version}")
-    for model in STEPS:
+    for model in options.steps:
         if (output_dir / model / str(version)).exists():
             raise TicketClassifierError(f"{output_dir / model / str(version)} already exists: choose another --version")
-    with version_folders(output_dir, version):  # a build that fails half-way leaves nothing behind
-        tokenizer_dir = output_dir / TOKENIZER / str(version)
-        copy_python_model(TOKENIZER, tokenizer_dir)
-        ticket_tokenizer.save(tokenizer_dir)
+    with version_folders(output_dir, options.steps, version):  # a build that fails half-way leaves nothing behind
+        folders = step_folders(output_dir, version)
+        for model in options.steps:
+            if model != CLASSIFIER or options.classifier_backend == "python":
+                copy_python_model(model, output_dir / model / str(version))
+        ticket_tokenizer.save(folders[TOKENIZER])
 
-        classifier_dir = output_dir / CLASSIFIER / str(version)
-        shutil.copyfile(onnx_path, classifier_dir / ONNX_MODEL_FILENAME)
-        shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, classifier_dir / BUILD_REPORT_FILENAME)
-        if options.classifier_backend == "python":
-            copy_python_model(CLASSIFIER, classifier_dir)
+        shutil.copyfile(onnx_path, folders[CLASSIFIER] / ONNX_MODEL_FILENAME)
+        shutil.copyfile(onnx_dir / BUILD_REPORT_FILENAME, folders[CLASSIFIER] / BUILD_REPORT_FILENAME)
 
-        postprocess_dir = output_dir / POSTPROCESS / str(version)
-        copy_python_model(POSTPROCESS, postprocess_dir)
+        postprocess_dir = folders[POSTPROCESS]
         (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
         write_labels(postprocess_dir, labels)
         shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
@@ -159,8 +175,8 @@ def build_repository(
         card = write_model_card(
             postprocess_dir, model_card(checkpoint_dir, onnx_path, build_report, review_policy, quality, info)
         )
-        for folder in (tokenizer_dir, classifier_dir, postprocess_dir):
-            precompile(folder)
+        for model in options.steps:
+            precompile(output_dir / model / str(version))
     build = VersionBuild(options, ticket_tokenizer.input_names, len(labels))
     activated = state is None
     if activated:
@@ -175,9 +191,9 @@ def build_repository(
 
 
 @contextlib.contextmanager
-def version_folders(repository: Path, version: int):
-    """Create every step's folder of ``version``; remove them all if the block fails."""
-    created = [repository / model / str(version) for model in STEPS]
+def version_folders(repository: Path, steps: tuple[str, ...], version: int):
+    """Create the folder of ``version`` of each of ``steps``; remove them all if the block fails."""
+    created = [repository / model / str(version) for model in steps]
     for folder in created:
         folder.mkdir(parents=True)
     try:
@@ -215,10 +231,12 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def write_member_configs(repository: Path, build: VersionBuild, served: list[int]) -> None:
-    """(Re)write the three step models' configurations from ``build``, loading the ``served`` versions,
+    """(Re)write the step models' configurations from ``build``, loading the ``served`` versions,
     and the tokenizer's warm-up ticket."""
     for config in member_configs(build.options, list(build.input_names), build.num_labels, served):
         _write_if_changed(repository / config.name / "config.pbtxt", config.render())
+    if build.options.fuse_steps:  # the pipeline warms itself up (runtime/models/pipeline/model.py)
+        return
     warmup = repository / TOKENIZER / WARMUP_FOLDER
     warmup.mkdir(exist_ok=True)
     for name, data in warmup_ticket_files().items():
@@ -228,7 +246,7 @@ def write_member_configs(repository: Path, build: VersionBuild, served: list[int
 
 def write_ensemble(repository: Path, build: VersionBuild, version: int) -> None:
     """(Re)write the ensemble configuration from ``build`` with every step pinned to ``version``."""
-    for model in STEPS:
+    for model in build.options.steps:
         if not (repository / model / str(version)).is_dir():
             raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
     config = ensemble_config(build.options, list(build.input_names), build.num_labels, version)

@@ -9,7 +9,7 @@ ensemble pins every step to the ``active`` one. Rolling out version N:
    (:func:`~ticket_classifier.build.version_check.check_version_in_staging`): a model that cannot
    start never reaches the live server either;
 2. load N beside the active version (the step configurations list both), wait until each
-   step's version N is ready, and send one ticket through N's three steps;
+   step's version N is ready, and send one ticket through N's steps;
 3. point the ensemble at N and reload it: Triton swaps it once the new configuration is ready,
    and requests in flight finish on the old version; then record N as active.
 
@@ -30,7 +30,7 @@ from ticket_classifier.build.model_configs import VersionBuild
 from ticket_classifier.build.repository import write_ensemble, write_member_configs
 from ticket_classifier.build.version_check import check_version_files, check_version_in_staging, probe_version
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import ENSEMBLE, STEPS
+from ticket_classifier.runtime.contract import ENSEMBLE
 from ticket_classifier.triton_admin import TritonAdmin
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,10 @@ def rollout(
         raise TicketClassifierError(f"{repository} is not a built model repository")
     if str(version) in state.quarantined:
         raise TicketClassifierError(f"version {version} is quarantined: {state.quarantined[str(version)]}")
-    for model in STEPS:
+    if version not in versions(repository):
+        raise TicketClassifierError(f"version {version} is not in {repository}")
+    build = VersionBuild.from_record(state.build(version))
+    for model in build.options.steps:
         if version not in versions(repository, model):
             raise TicketClassifierError(f"version {version} of {model} is not in {repository}")
     previous = state.active
@@ -64,10 +67,7 @@ def rollout(
         raise TicketClassifierError(f"no Triton server answers at {admin.url}")
     if version == previous:
         return {"previous": previous, "active": version}
-    build, active_build = (
-        VersionBuild.from_record(state.build(version)),
-        VersionBuild.from_record(state.build(previous)),
-    )
+    active_build = VersionBuild.from_record(state.build(previous))
     served = state.served
     if version not in served:
         served = _load_candidate(repository, version, admin, build, active_build, state, timeout_s)
@@ -96,15 +96,15 @@ def _load_candidate(repository, version, admin, build, active_build, state, time
     loaded = build.options.keep_loaded(served, active, version)
     write_member_configs(repository, build, loaded)
     try:
-        for model in STEPS:
+        for model in build.options.steps:
             log.info("loading %s versions %s", model, loaded)
             admin.load_model(model, timeout_s=timeout_s)
             admin.wait_for_model(model, version, timeout_s=timeout_s)
         headers = {ADMIN_KEY_HEADER: admin.admin_key} if admin.admin_key else None
-        probe_version(admin.url, version, headers=headers, context=admin.ssl_context)
+        probe_version(admin.url, version, build.options.steps, headers=headers, context=admin.ssl_context)
     except TicketClassifierError as exc:
         write_member_configs(repository, active_build, served)
-        for model in STEPS:
+        for model in active_build.options.steps:
             admin.load_model(model, timeout_s=timeout_s)
         _reject(repository, version, active, str(exc))
     return loaded

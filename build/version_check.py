@@ -8,8 +8,8 @@ on loopback (where the pip server is installed) and sends one ticket through its
 model that cannot start fails there, not in the live server, whose readiness would otherwise
 stay false until a restart (Triton 2.51 keeps a version that failed to load in its index).
 :func:`probe_version` runs once the live server has loaded the version beside the active one:
-one ticket through its tokenizer, classifier and postprocess step, addressed by version,
-before the ensemble is pointed at it.
+one ticket through each of its steps (tokenizer, classifier and postprocess, or the fused
+pipeline), addressed by version, before the ensemble is pointed at it.
 """
 
 import json
@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.build.model_configs import VersionBuild
 from ticket_classifier.build.repository import write_ensemble, write_member_configs
 from ticket_classifier.drift_reference import read_drift_reference
@@ -29,17 +30,18 @@ from ticket_classifier.labels import read_labels
 from ticket_classifier.runtime.contract import (
     CLASSIFIER,
     DRIFT_REFERENCE_FILENAME,
+    FUSED_STEPS,
     HEALTH_PROBE_PARAMETER,
     LABELS_FILENAME,
     MODEL_INFO_FILENAME,
     MODEL_VERSION,
     ONNX_MODEL_FILENAME,
+    PIPELINE,
     POSTPROCESS,
     POSTPROCESS_INPUT,
     PROBABILITIES,
     PYTHON_MODEL_FILENAME,
     REVIEW_POLICY_FILENAME,
-    STEPS,
     TEXT_INPUTS,
     TOKENIZER,
     TOKENIZER_FILENAME,
@@ -68,17 +70,19 @@ REQUIRED_FILES = {
 
 def check_version_files(repository: Path, version: int) -> None:
     """Fail with the first problem found in the files of ``version``; nothing is loaded into a server."""
-    folders = {model: Path(repository) / model / str(version) for model in REQUIRED_FILES}
+    folders = step_folders(repository, version)
     for model, names in REQUIRED_FILES.items():
         for name in names:
             if not (folders[model] / name).is_file():
-                raise TicketClassifierError(f"{model}/{version}/{name} is missing")
-    for model, folder in folders.items():
+                raise TicketClassifierError(f"{folders[model].parent.name}/{version}/{name} is missing")
+    for folder in set(folders.values()):
         for source in folder.glob("*.py"):
             try:
                 compile(source.read_bytes(), str(source), "exec")
             except (SyntaxError, ValueError) as exc:
-                raise TicketClassifierError(f"{model}/{version}/{source.name} does not compile: {exc}") from None
+                raise TicketClassifierError(
+                    f"{folder.parent.name}/{version}/{source.name} does not compile: {exc}"
+                ) from None
     try:
         labels = read_labels(folders[POSTPROCESS])
         ReviewPolicy(**json.loads((folders[POSTPROCESS] / REVIEW_POLICY_FILENAME).read_text())).check_labels(labels)
@@ -117,7 +121,7 @@ def check_version_in_staging(repository: Path, version: int, build: VersionBuild
         return False
     with tempfile.TemporaryDirectory(prefix="ticket-classifier-staging-") as folder:
         staging = Path(folder)
-        for model in STEPS:
+        for model in build.options.steps:
             (staging / model).mkdir()
             (staging / model / str(version)).symlink_to((Path(repository) / model / str(version)).resolve())
         write_member_configs(staging, build, [version])
@@ -137,12 +141,23 @@ def check_version_in_staging(repository: Path, version: int, build: VersionBuild
     return True
 
 
-def probe_version(url: str, version: int, *, headers: dict | None = None, context=None, timeout_s: float = 30.0) -> str:
-    """One ticket through the version's three steps on the running server; returns its model version string."""
+def probe_version(
+    url: str,
+    version: int,
+    steps: tuple[str, ...],
+    *,
+    headers: dict | None = None,
+    context=None,
+    timeout_s: float = 30.0,
+) -> str:
+    """One ticket through each of the version's ``steps`` on the running server; returns its model version string."""
     inputs = [
         {"name": name, "shape": [1, 1], "datatype": "BYTES", "data": [text]}
         for name, text in zip(TEXT_INPUTS, PROBE_TICKET)
     ]
+    if steps == FUSED_STEPS:
+        answer = _infer(url, PIPELINE, version, inputs, headers, context, timeout_s)
+        return str(next(output for output in answer if output["name"] == MODEL_VERSION)["data"][0])
     tokens = _infer(url, TOKENIZER, version, inputs, headers, context, timeout_s)
     probabilities = _infer(url, CLASSIFIER, version, tokens, headers, context, timeout_s)
     scores = next(output for output in probabilities if output["name"] == PROBABILITIES)

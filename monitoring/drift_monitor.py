@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
-from ticket_classifier.build.layout import active_version, model_info
+from ticket_classifier.build.layout import active_version, model_info, step_folders
 from ticket_classifier.drift_reference import DRIFT_REFERENCE_MIN_EXAMPLES, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.http_endpoint import Endpoint
@@ -129,7 +129,7 @@ class DriftMonitor:
         if version is None:
             raise TicketClassifierError(f"no active model version in {repository}")
         info = model_info(repository, version)
-        return repository / POSTPROCESS / str(version) / DRIFT_REFERENCE_FILENAME, info["model_version"]
+        return step_folders(repository, version)[POSTPROCESS] / DRIFT_REFERENCE_FILENAME, info["model_version"]
 
     def refresh_reference(self) -> None:
         """(Re)load the reference; a new served version starts fresh windows."""

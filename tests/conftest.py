@@ -250,6 +250,26 @@ def tiny_server(tiny_model):
         yield server
 
 
+@pytest.fixture(scope="session")
+def fused_tiny_server(tiny_model, tmp_path_factory):
+    """The tiny model built with ``fuse_steps`` (two instances) into its own repository, and served."""
+    from ticket_classifier.build.model_configs import RepositoryOptions
+    from ticket_classifier.build.repository import build_repository
+    from ticket_classifier.server import ServerConfig, TritonServer
+
+    repository = tmp_path_factory.mktemp(f"fused-{tiny_model.architecture}") / "repository"
+    options = RepositoryOptions(fuse_steps=True, classifier_instances=2)
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, options)
+    with TritonServer(repository, ServerConfig.on_free_ports()) as server:
+        yield server
+
+
+@pytest.fixture(params=["three-steps", "fused"])
+def either_layout_server(request, tiny_server, fused_tiny_server):
+    """The tiny model served as the three-step ensemble, then as the fused pipeline."""
+    return tiny_server if request.param == "three-steps" else fused_tiny_server
+
+
 def prometheus_total(text: str, metric: str, **labels) -> float:
     """The sum of the samples of ``metric`` whose labels include ``labels``, from a Prometheus text page."""
     values = []

@@ -45,6 +45,7 @@ VARIANTS = {
         BERT_INPUTS,
     ),
     "cpu_python_no_warmup_no_buckets": (RepositoryOptions(model_warmup=False, length_buckets=[]), BERT_INPUTS),
+    "cpu_fused_two_instances": (RepositoryOptions(fuse_steps=True, classifier_instances=2), DISTILBERT_INPUTS),
 }
 
 
@@ -140,6 +141,8 @@ if __name__ == "__main__":
         (dict(gpu_accelerator="tensorrt"), "tensorrt needs device gpu"),
         (dict(device="gpu", classifier_backend="onnxruntime", gpu_accelerator="tensorrt"), "precision fp32"),
         (dict(precision="bf16"), "must be auto or one of fp32, fp16, int8"),
+        (dict(fuse_steps=True, classifier_backend="onnxruntime"), "fuse_steps runs onnxruntime inside the Python"),
+        (dict(fuse_steps=True), "fuse_steps needs classifier_instances >= 2"),
     ],
 )
 def test_bad_repository_options(options, message):

@@ -181,7 +181,7 @@ def test_rollout_without_a_server(tiny_model, capsys):
 @pytest.mark.slow
 def test_rollout_of_a_missing_version(tiny_model, capsys):
     code, _, error = run(capsys, "rollout", "--model-repository", str(tiny_model.repository), "--version", "9")
-    assert_one_line_error(code, error, "version 9 of ticket_classifier_tokenizer is not in")
+    assert_one_line_error(code, error, "version 9 is not in")
 
 
 def test_every_flag_has_help_that_states_its_default():

@@ -22,23 +22,25 @@ def test_there_are_at_least_twenty_kinds():
 
 @pytest.mark.parametrize("name", list(KINDS))
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_bad_request_gets_a_client_error(tiny_server, protocol, name):
+def test_bad_request_gets_a_client_error(either_layout_server, protocol, name):
     kind = KINDS[name]
-    url = tiny_server.grpc_url if protocol == "grpc" else tiny_server.http_url
+    server = either_layout_server
+    url = server.grpc_url if protocol == "grpc" else server.http_url
     status, message = send(protocol, url, kind)
     assert status == (kind.grpc_status if protocol == "grpc" else str(kind.http_status)), message
     assert re.search(kind.message, message), message
 
 
-def test_a_good_request_is_served_while_bad_ones_arrive(tiny_server):
+def test_a_good_request_is_served_while_bad_ones_arrive(either_layout_server):
+    server = either_layout_server
     answers = []
 
     def flood():
-        answers.extend(send("grpc", tiny_server.grpc_url, KINDS["field over the limit"])[0] for _ in range(10))
+        answers.extend(send("grpc", server.grpc_url, KINDS["field over the limit"])[0] for _ in range(10))
 
     thread = threading.Thread(target=flood)
     thread.start()
-    served = [post(tiny_server.http_url, json_body("VPN keeps dropping", "since this morning"))[0] for _ in range(5)]
+    served = [post(server.http_url, json_body("VPN keeps dropping", "since this morning"))[0] for _ in range(5)]
     thread.join()
     assert served == [200] * 5
     assert answers == ["StatusCode.INVALID_ARGUMENT"] * 10

@@ -184,6 +184,6 @@ def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_rep
 
 def test_rollout_to_an_unbuilt_version_changes_nothing(served_repository):
     repository, server = served_repository
-    with pytest.raises(TicketClassifierError, match="version 5 of ticket_classifier_tokenizer is not in"):
+    with pytest.raises(TicketClassifierError, match="version 5 is not in"):
         rollout(repository, 5, server.http_url)
     assert active_version(repository) == 1

@@ -91,6 +91,7 @@ def test_tune_tries_the_candidates_and_writes_the_best_as_a_production_config(ti
     names = [row["candidate"] for row in tuning["candidates"]]
     cores = tuning["cores"]
     assert f"1x{cores}" in names and f"1x{cores}-buckets" in names and f"1x{cores}-spin" in names
+    assert f"fused-2x{cores}-buckets" in names and not any(name.startswith("fused-1x") for name in names)
     assert tuning["best"] in names and all(row["throughput_at_load"] > 0 for row in tuning["candidates"])
     written = yaml.safe_load((output / "production.yaml").read_text())
     best = next(row for row in tuning["candidates"] if row["candidate"] == tuning["best"])
@@ -110,3 +111,12 @@ def test_tune_tries_the_candidates_and_writes_the_best_as_a_production_config(ti
 def test_tune_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):
     assert main(["tune", *model_flags(tiny_model, demo_csv), *arguments]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_the_help_names_every_variant(capsys):
+    from ticket_classifier.commands.serving_benchmark import VARIANTS
+
+    with pytest.raises(SystemExit):
+        main(["benchmark-serving", "--help"])
+    text = "".join(capsys.readouterr().out.split())  # argparse wraps lines, also at hyphens
+    assert all(name in text for name in VARIANTS)

@@ -57,7 +57,7 @@ def test_the_ensemble_configuration_speaks_the_contract():
     inputs_outputs = re.findall(r'^\s*name: "([A-Z_]+)"', text, flags=re.M)
     assert inputs_outputs == list(contract.TEXT_INPUTS + contract.ENSEMBLE_OUTPUTS)
     assert f'name: "{contract.ENSEMBLE}"' in text
-    for step in contract.STEPS:
+    for step in contract.THREE_STEPS:
         assert f'model_name: "{step}"' in text
 
 
@@ -65,7 +65,7 @@ def test_the_model_repository_readme_names_every_served_name():
     readme = (ROOT / "model_repository" / "README.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`([^`]+)`", readme))
     served = (
-        set(contract.STEPS)
+        set(contract.STEP_MODELS)
         | {contract.ENSEMBLE, contract.POSTPROCESS_INPUT, contract.RUNTIME_PACKAGE + "/"}
         | set(contract.TEXT_INPUTS + contract.ENSEMBLE_OUTPUTS + contract.TOKEN_INPUTS + contract.CLASSIFIER_OUTPUTS)
         | {value for key, value in vars(contract).items() if key.endswith(("_FILENAME", "_JSON", "_MARKDOWN"))}

@@ -50,6 +50,23 @@ def test_groups_are_padded_separately_in_one_pass(hf_tokenizer):
     np.testing.assert_array_equal(first["input_ids"][0], second["input_ids"][1][:16])
 
 
+def test_texts_are_batched_by_padded_length_and_keep_their_positions(hf_tokenizer):
+    tokenizer = make(hf_tokenizer)
+    texts = ["word " * 20, "short", "word " * 500, "also short"]
+    batches = tokenizer.encode_by_length(texts, buckets=BUCKETS)
+    assert [(rows.tolist(), arrays["input_ids"].shape) for rows, arrays in batches] == [
+        ([1, 3], (2, 16)),
+        ([0], (1, 32)),
+        ([2], (1, 64)),
+    ]
+    for rows, arrays in batches:  # each row is its text's own encoding, in its bucket
+        for row, ids in zip(rows.tolist(), arrays["input_ids"]):
+            alone = tokenizer.encode([texts[row]], buckets=BUCKETS)["input_ids"][0]
+            np.testing.assert_array_equal(ids, alone)
+    ((rows, arrays),) = tokenizer.encode_by_length(texts[:2])
+    assert rows.tolist() == [0, 1] and arrays["input_ids"].shape == (2, 22), "no buckets: one batch, the longest"
+
+
 def test_distilbert_style_has_no_token_type_ids(hf_tokenizer):
     arrays = make(hf_tokenizer, ("input_ids", "attention_mask")).encode(TEXTS)
     assert set(arrays) == {"input_ids", "attention_mask"}

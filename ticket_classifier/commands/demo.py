@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ticket_classifier.build.layout import STATE_FILENAME
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import CLASSIFIER, ENSEMBLE, POSTPROCESS, TOKENIZER
+from ticket_classifier.runtime.contract import ENSEMBLE, STEP_MODELS
 from ticket_classifier.samples import SAMPLE_TICKETS
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _stage(name: str, timings: dict, action):
 
 def _clear_generated_models(repository: Path) -> None:
     """Remove the demo's previous models and their state so the repository holds one fresh version."""
-    for name in (ENSEMBLE, TOKENIZER, CLASSIFIER, POSTPROCESS):
+    for name in (ENSEMBLE, *STEP_MODELS):
         shutil.rmtree(repository / name, ignore_errors=True)
     (repository / STATE_FILENAME).unlink(missing_ok=True)
 

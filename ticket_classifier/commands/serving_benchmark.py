@@ -32,7 +32,6 @@ from ticket_classifier.performance.load import LoadPoint
 from ticket_classifier.performance.peers import PEERS, PeerService
 from ticket_classifier.performance.perf_analyzer import PROTOCOLS, PerfAnalyzer
 from ticket_classifier.performance.wrk import Wrk
-from ticket_classifier.runtime.contract import CLASSIFIER
 from ticket_classifier.runtime.onnx_threads import available_cores
 from ticket_classifier.server import ServerConfig, TritonServer
 
@@ -47,6 +46,9 @@ VARIANTS = {
     "instance-per-core": dict(classifier_instances=0, onnx_intra_op_threads=1),
     "spinning": dict(onnx_thread_spinning=True),
     "no-warmup": dict(model_warmup=False),
+    "fused": dict(fuse_steps=True, classifier_instances=2, onnx_intra_op_threads=0),
+    "fused-all-cores": dict(fuse_steps=True, classifier_instances=2, onnx_intra_op_threads=-1),
+    "three-steps": dict(fuse_steps=False),
 }
 THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
 WARMUP_CONCURRENCY = 4
@@ -84,11 +86,13 @@ class BenchmarkPlan:
 
 
 def variant_options(base: RepositoryOptions, name: str, onnx_dir: Path) -> RepositoryOptions:
-    """The configured options with the variant's changes (``classifier_instances`` 0: one per core), the
-    precision resolved as ``build-repository`` resolves it."""
+    """The configured options with the variant's changes (``classifier_instances`` 0: one per core;
+    ``onnx_intra_op_threads`` -1: every core), the precision resolved as ``build-repository`` resolves it."""
     changes = dict(VARIANTS[name])
     if changes.get("classifier_instances") == 0:
         changes["classifier_instances"] = available_cores()
+    if changes.get("onnx_intra_op_threads") == -1:
+        changes["onnx_intra_op_threads"] = available_cores()
     options = replace(base, **changes)
     return replace(options, precision=resolve_precision(onnx_dir, options.precision, options.device))
 
@@ -116,7 +120,7 @@ def measure_triton(
                     before = triton_profile.snapshot(server.metrics_url)
                     point = analyzer.measure(urls[protocol], protocol, concurrency, name)
                     steps = triton_profile.profile(before, triton_profile.snapshot(server.metrics_url))
-                    point.average_batch = steps.get(CLASSIFIER, {}).get("average_batch")
+                    point.average_batch = steps.get(options.classifier_step, {}).get("average_batch")
                     rows.append({**point.row(), "steps": steps})
                     report(format_point(point))
     return rows

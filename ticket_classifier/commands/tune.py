@@ -5,7 +5,8 @@ server's Python-backend models), built on the same tools as ``benchmark-serving`
 candidate repository is built from the user's checkpoint and export, served by a fresh
 ``tritonserver`` and driven by ``perf_analyzer`` over gRPC at concurrency 1 and at the loaded
 level. Candidates split the cores between classifier instances and onnxruntime threads, with
-length buckets on or off and thread spinning on or off (a lone instance only). The best
+length buckets on or off, thread spinning on or off (a lone instance only), and with the
+Python-backend classifier the three steps or the fused pipeline (``fuse_steps``). The best
 candidate has the highest loaded throughput among those whose concurrency-1 p50 is within
 ``latency_slack`` of the fastest; it is written as a production YAML (the configured file with
 its ``repository`` section changed) beside the table it was chosen from.
@@ -39,23 +40,37 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def candidates(base, cores: int) -> list[tuple[str, dict]]:
-    """(name, changes to the ``repository`` options) of every candidate for ``cores`` cores."""
-    from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS
+    """(name, changes to the ``repository`` options) of every candidate for ``cores`` cores.
+
+    The three steps: every split of the cores between classifier instances and threads. The
+    fused pipeline (Python backend only): the splits with at least ``FUSED_MIN_INSTANCES``
+    instances, and that many instances with every core's threads each (they only overlap under
+    load; on the 2-core machine this one won, docs/benchmarks.md)."""
+    from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, FUSED_MIN_INSTANCES
     from ticket_classifier.performance.ceiling import splits
 
     bucket_choices = [[], base.length_buckets or list(DEFAULT_LENGTH_BUCKETS)]
+    layouts = {False: [(split.processes, split.threads) for split in splits(cores)]}
+    if base.classifier_backend == "python":
+        fused = [shape for shape in layouts[False] if shape[0] >= FUSED_MIN_INSTANCES] + [(FUSED_MIN_INSTANCES, cores)]
+        layouts[True] = sorted(set(fused))
     result = []
-    for split in splits(cores):
-        for buckets in bucket_choices:
-            for spinning in (False, True) if split.processes == 1 else (False,):
-                name = f"{split.processes}x{split.threads}{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
-                changes = dict(
-                    classifier_instances=split.processes,
-                    onnx_intra_op_threads=split.threads,
-                    length_buckets=list(buckets),
-                    onnx_thread_spinning=spinning,
-                )
-                result.append((name, changes))
+    for fused, shapes in layouts.items():
+        for instances, threads in shapes:
+            for buckets in bucket_choices:
+                for spinning in (False, True) if instances == 1 else (False,):
+                    name = (
+                        f"{'fused-' if fused else ''}{instances}x{threads}"
+                        f"{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
+                    )
+                    changes = dict(
+                        fuse_steps=fused,
+                        classifier_instances=instances,
+                        onnx_intra_op_threads=threads,
+                        length_buckets=list(buckets),
+                        onnx_thread_spinning=spinning,
+                    )
+                    result.append((name, changes))
     return result
 
 
@@ -121,10 +136,10 @@ def _tune(args: argparse.Namespace) -> None:
 def format_row(row: dict, header: bool = False) -> str:
     """One line of the tuning table (with the column heads first when ``header``)."""
     line = (
-        f"{row['candidate']:<20} {row['p50_ms_at_1']:>9.1f} {row['throughput_at_1']:>9.1f} "
+        f"{row['candidate']:<24} {row['p50_ms_at_1']:>9.1f} {row['throughput_at_1']:>9.1f} "
         f"{row['throughput_at_load']:>10.1f} {row['p99_ms_at_load']:>11.1f} {row['batch_at_load'] or 0:>6.2f}"
     )
     if not header:
         return line
-    heads = f"{'candidate':<20} {'p50@1 ms':>9} {'req/s@1':>9} {'req/s@load':>10} {'p99@load ms':>11} {'batch':>6}"
+    heads = f"{'candidate':<24} {'p50@1 ms':>9} {'req/s@1':>9} {'req/s@load':>10} {'p99@load ms':>11} {'batch':>6}"
     return heads + "\n" + line

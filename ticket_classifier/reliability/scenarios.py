@@ -13,7 +13,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from ticket_classifier.build.layout import read_state
+from ticket_classifier.build.layout import read_state, step_folders, versions
+from ticket_classifier.build.model_configs import active_build
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import probe
@@ -30,7 +31,7 @@ from ticket_classifier.reliability.bad_requests import (
     texts,
 )
 from ticket_classifier.reliability.load import Load
-from ticket_classifier.runtime.contract import CLASSIFIER, ONNX_MODEL_FILENAME, STEPS, TOKENIZER
+from ticket_classifier.runtime.contract import CLASSIFIER, ONNX_MODEL_FILENAME
 from ticket_classifier.server import ServerConfig, TritonServer, free_port
 
 FAST_PROBING = "server:\n  probe_interval_s: 1\n  probe_timeout_s: 5\n  probe_failures_before_restart: 2\n"
@@ -146,7 +147,8 @@ def stub_kill(repository: Path) -> dict:
         with Load(grpc, concurrency=8) as load:
             load.wait_for(50)
             server = children(process.pid)[0]
-            stub = next(pid for pid in children(server) if TOKENIZER.encode() in _cmdline(pid))
+            first_step = active_build(repository).options.steps[0]
+            stub = next(pid for pid in children(server) if first_step.encode() in _cmdline(pid))
             killed = time.monotonic()
             os.kill(stub, signal.SIGKILL)
             time.sleep(1)
@@ -174,10 +176,10 @@ def corrupt_rollout(repository: Path) -> dict:
         copy = Path(folder) / "repository"
         shutil.copytree(repository, copy, symlinks=True)
         active = read_state(copy).active
-        candidate = max(int(p.name) for p in (copy / CLASSIFIER).iterdir() if p.name.isdigit()) + 1
-        for model in STEPS:
+        candidate = max(versions(copy)) + 1
+        for model in active_build(copy).options.steps:
             shutil.copytree(copy / model / str(active), copy / model / str(candidate))
-        onnx = copy / CLASSIFIER / str(candidate) / ONNX_MODEL_FILENAME
+        onnx = step_folders(copy, candidate)[CLASSIFIER] / ONNX_MODEL_FILENAME
         onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
         server = TritonServer(copy, ServerConfig.on_free_ports())
         with server:

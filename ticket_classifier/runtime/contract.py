@@ -6,12 +6,18 @@ clients, the parity checks, the drift sidecar and the documentation all take the
 (``docs/architecture.md``; ``model_repository/README.md`` is checked against this module).
 """
 
-# The ensemble clients call, and its three steps.
+# The ensemble clients call, and its steps: three Python-backend models (tokenizer, classifier,
+# postprocess), or with ``repository.fuse_steps`` one model that does all three in one process,
+# without the hops between Triton and three Python stubs. In a fused version the three steps'
+# files all lie in the pipeline's folder.
 ENSEMBLE = "ticket_classifier"
 TOKENIZER = "ticket_classifier_tokenizer"
 CLASSIFIER = "ticket_classifier_onnx"
 POSTPROCESS = "ticket_classifier_postprocess"
-STEPS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
+PIPELINE = "ticket_classifier_pipeline"
+THREE_STEPS = (TOKENIZER, CLASSIFIER, POSTPROCESS)
+FUSED_STEPS = (PIPELINE,)
+STEP_MODELS = (*THREE_STEPS, *FUSED_STEPS)  # every step model a repository may hold
 ENSEMBLE_VERSION = "1"  # the ensemble has one version folder; its config pins its steps' version
 
 # Tensors. The ensemble's inputs (one string per ticket field):
@@ -53,6 +59,9 @@ MAX_REQUEST_BYTES_PARAMETER = "max_request_bytes"
 LENGTH_BUCKETS_PARAMETER = "length_buckets"
 INTRA_OP_THREADS_PARAMETER = "intra_op_num_threads"
 THREAD_SPINNING_PARAMETER = "thread_spinning"
+# The pipeline model warms its tokenizer and onnxruntime session itself before it reports ready
+# ("1"), instead of through Triton warm-up requests, which would count in the product metrics.
+WARMUP_PARAMETER = "self_warmup"
 # An inference request carrying this request parameter (any value) is a health probe: it runs
 # through every step, but the postprocess model leaves it out of the product counters.
 HEALTH_PROBE_PARAMETER = "ticket_classifier_health_probe"

@@ -10,6 +10,8 @@ session has the cores to itself; where processes share cores it burns the CPU th
 
 import os
 
+from .contract import INTRA_OP_THREADS_PARAMETER, THREAD_SPINNING_PARAMETER
+
 SPINNING_CONFIG_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
 
 
@@ -32,3 +34,13 @@ def spinning_entries(spinning: bool) -> dict[str, str]:
     """Session config entries that switch thread spinning on or off."""
     value = "1" if spinning else "0"
     return {key: value for key in SPINNING_CONFIG_KEYS}
+
+
+def session_options(ort, parameters: dict[str, str], instances: int):
+    """onnxruntime ``SessionOptions`` for a served model from its model parameters (``ort`` is the
+    onnxruntime module, passed in: this package does not import it)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads(int(parameters.get(INTRA_OP_THREADS_PARAMETER, "0")), instances)
+    for key, value in spinning_entries(parameters.get(THREAD_SPINNING_PARAMETER, "0") == "1").items():
+        options.add_session_config_entry(key, value)
+    return options

@@ -96,10 +96,34 @@ class TicketTokenizer:
             start += len(group)
         return batches
 
-    def _pad(self, encodings: Sequence, buckets: Sequence[int]) -> dict[str, np.ndarray]:
-        """Stack encodings into padded arrays named after the model's inputs."""
-        longest = max((len(encoding.ids) for encoding in encodings), default=1)
-        length = self.bucket_length(longest, buckets) if buckets else longest
+    def encode_by_length(
+        self, texts: Sequence[str], *, buckets: Sequence[int] = ()
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Encode ``texts`` in one tokenizer pass into batches of equal padded length: with ``buckets``
+        one batch per bucket used, else one batch padded to the longest text. Each batch comes with
+        the positions of its texts in ``texts``.
+
+        The fused pipeline model runs one onnxruntime call per batch, so a short ticket is not
+        padded to the length of the longest one it was batched with.
+        """
+        encodings = self.backend.encode_batch([text[: self.max_characters] for text in texts]) if texts else []
+        lengths = np.array([len(encoding.ids) for encoding in encodings], dtype=np.int64)
+        if buckets:
+            lengths = np.array([self.bucket_length(length, buckets) for length in lengths.tolist()], dtype=np.int64)
+        else:
+            lengths = np.full(len(encodings), lengths.max(initial=1))
+        batches = []
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            batches.append((rows, self._pad([encodings[row] for row in rows.tolist()], buckets, length)))
+        return batches
+
+    def _pad(self, encodings: Sequence, buckets: Sequence[int], length: int | None = None) -> dict[str, np.ndarray]:
+        """Stack encodings into padded arrays named after the model's inputs, ``length`` tokens long
+        (default: the longest encoding, or the bucket that holds it)."""
+        if length is None:
+            longest = max((len(encoding.ids) for encoding in encodings), default=1)
+            length = self.bucket_length(longest, buckets) if buckets else longest
         arrays = {
             INPUT_IDS: np.full((len(encodings), length), self.pad_id, dtype=np.int64),
             ATTENTION_MASK: np.zeros((len(encodings), length), dtype=np.int64),

@@ -1,0 +1,96 @@
+"""Triton model: SUBJECT and DESCRIPTION strings -> the ensemble's answer, in one Python process.
+
+The three steps of the ensemble (``repository.fuse_steps``): tokenize (``runtime/tokenization.py``),
+run the ONNX model with onnxruntime, rank and decide review (``runtime/ranking.py``), without the
+two hops between Triton and separate Python stubs that the three-step ensemble pays per request.
+The dynamic batcher merges requests of any length (their inputs are strings); the tickets of one
+``execute`` are tokenized in one pass and run as one onnxruntime call per length bucket.
+
+It keeps every guarantee of the three steps: a field or request over the byte limits, or a
+ticket without text, is refused with ``INVALID_ARG`` and counted by reason while the other
+requests of the batch are served; health probes are left out of the product metrics. With the
+``self_warmup`` parameter it runs a ticket of each bucket length through tokenizer and onnxruntime
+before it reports ready, outside the metrics.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+from runtime import contract
+from runtime.metrics import ProductMetrics, RejectionMetrics, confidence_edges
+from runtime.onnx_threads import session_options
+from runtime.ranking import Ranker
+from runtime.step_io import (
+    TextLimits,
+    instance_count,
+    is_health_probe,
+    model_parameters,
+    output_dtypes,
+    split_responses,
+)
+from runtime.tokenization import TicketTokenizer
+
+
+class TritonPythonModel:
+    """The fused pipeline step of the ticket_classifier ensemble."""
+
+    def initialize(self, args):
+        """Load the tokenizer, the onnxruntime session and the ranking of the version in this folder."""
+        config = json.loads(args["model_config"])
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        parameters = model_parameters(config)
+        self.limits = TextLimits(config)
+        self.output_dtypes = output_dtypes(pb_utils, config)
+        self.tokenizer = TicketTokenizer.from_directory(version_dir)
+        buckets = parameters.get(contract.LENGTH_BUCKETS_PARAMETER, "")
+        self.buckets = tuple(int(length) for length in buckets.split(",") if length)
+        options = session_options(ort, parameters, instance_count(config))
+        model_path = version_dir / contract.ONNX_MODEL_FILENAME
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        top_k = next(entry["dims"][0] for entry in config["output"] if entry["name"] == contract.TOP_LABELS)
+        self.ranker = Ranker.from_directory(version_dir, top_k)
+        self.metrics = ProductMetrics(
+            pb_utils, self.ranker.model_version, self.ranker.label_names, confidence_edges(version_dir)
+        )
+        self.rejections = RejectionMetrics(pb_utils, args["model_version"])
+        if parameters.get(contract.WARMUP_PARAMETER) == "1":
+            for length in self.buckets or (self.tokenizer.max_length,):
+                self._probabilities([" ".join(["ticket"] * max(1, length - 2))])
+
+    def execute(self, requests):
+        """Classify every accepted ticket of every request in one pass; a refused request gets its own error."""
+        responses, groups, positions = self.limits.read(pb_utils, requests, self.rejections)
+        if not positions:
+            return responses
+        ranking = self.ranker.rank(self._probabilities([text for group in groups for text in group]))
+        counted = np.concatenate(
+            [np.full(len(group), not is_health_probe(requests[position])) for group, position in zip(groups, positions)]
+        )
+        self.metrics.count(
+            ranking.predicted[counted],
+            ranking.confidence[counted],
+            [found for found, keep in zip(ranking.findings, counted) if keep],
+        )
+        answered = split_responses(pb_utils, ranking.outputs, [len(group) for group in groups], self.output_dtypes)
+        for position, response in zip(positions, answered):
+            responses[position] = response
+        return responses
+
+    def _probabilities(self, texts):
+        """Calibrated probabilities of ``texts``: one onnxruntime call per padded length."""
+        probabilities = None
+        for rows, feed in self.tokenizer.encode_by_length(texts, buckets=self.buckets):
+            scores = self.session.run([contract.PROBABILITIES], feed)[0]
+            if probabilities is None:
+                probabilities = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
+            probabilities[rows] = scores
+        return probabilities
+
+    def finalize(self):
+        """Release the metrics, the session and the tokenizer."""
+        self.metrics.close()
+        self.rejections.close()
+        self.session = self.tokenizer = None
