@@ -21,6 +21,7 @@ from pathlib import Path
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import (
     ENSEMBLE,
+    FUSED_STEPS,
     MODEL_INFO_FILENAME,
     PIPELINE,
     POSTPROCESS,
@@ -101,7 +102,8 @@ def versions(repository: Path, model: str | None = None) -> list[int]:
     """The version numbers present for ``model`` (default: of the last step, which every layout has),
     ascending (quarantined ones are not)."""
     if model is None:
-        return sorted({version for last in (POSTPROCESS, PIPELINE) for version in versions(repository, last)})
+        last_steps = (THREE_STEPS[-1], FUSED_STEPS[-1])
+        return sorted({version for last in last_steps for version in versions(repository, last)})
     folder = Path(repository) / model
     if not folder.is_dir():
         return []

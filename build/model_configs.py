@@ -159,9 +159,10 @@ class RepositoryOptions:
                 "repository.gpu_accelerator tensorrt needs device gpu, classifier_backend onnxruntime (the NGC "
                 "container) and precision fp32 (TensorRT makes its own FP16 engine from the FP32 graph)"
             )
-        if self.fuse_steps and self.classifier_backend != "python":
+        if self.fuse_steps and (self.classifier_backend != "python" or self.device != "cpu"):
             raise ValueError(
-                "repository.fuse_steps runs onnxruntime inside the Python backend: it needs classifier_backend python"
+                "repository.fuse_steps runs onnxruntime on the CPU inside the Python backend: it needs device cpu "
+                "and classifier_backend python"
             )
         if self.fuse_steps and self.classifier_instances < FUSED_MIN_INSTANCES:
             raise ValueError(

@@ -47,7 +47,6 @@ from ticket_classifier.build.model_configs import (
     WARMUP_FOLDER,
     RepositoryOptions,
     VersionBuild,
-    active_build,
     ensemble_config,
     member_configs,
     warmup_ticket_files,
@@ -135,10 +134,11 @@ def build_repository(
             f"the labels differ from those of version {existing[-1]} in {output_dir}; "
             "a changed label set needs a new repository"
         )
-    if state is not None and active_build(output_dir).options.steps != options.steps:
+    fused = bool(existing) and (output_dir / PIPELINE / str(existing[-1])).is_dir()
+    if existing and fused != options.fuse_steps:
         raise TicketClassifierError(
-            f"{output_dir} serves {'fused' if not options.fuse_steps else 'three-step'} versions; a repository "
-            "holds one layout: build with the same repository.fuse_steps, or into a new folder"
+            f"{output_dir} holds {'fused' if fused else 'three-step'} versions; a repository holds one layout: "
+            f"build with repository.fuse_steps: {str(fused).lower()}, or into a new folder"
         )
     version = version or next_version(output_dir)
     if version < 1:

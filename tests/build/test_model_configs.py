@@ -141,7 +141,8 @@ if __name__ == "__main__":
         (dict(gpu_accelerator="tensorrt"), "tensorrt needs device gpu"),
         (dict(device="gpu", classifier_backend="onnxruntime", gpu_accelerator="tensorrt"), "precision fp32"),
         (dict(precision="bf16"), "must be auto or one of fp32, fp16, int8"),
-        (dict(fuse_steps=True, classifier_backend="onnxruntime"), "fuse_steps runs onnxruntime inside the Python"),
+        (dict(fuse_steps=True, classifier_instances=2, classifier_backend="onnxruntime"), "needs device cpu"),
+        (dict(fuse_steps=True, classifier_instances=2, device="gpu"), "needs device cpu and classifier_backend"),
         (dict(fuse_steps=True), "fuse_steps needs classifier_instances >= 2"),
     ],
 )

@@ -104,5 +104,5 @@ def test_rollout_between_fused_versions_and_a_three_step_build_refused(tiny_mode
             assert client.classify("VPN down", "cannot connect").model_version.startswith("2-")
     assert active_version(repository) == 2
     assert FUSED.steps == FUSED_STEPS
-    with pytest.raises(TicketClassifierError, match="serves fused versions; a repository holds one layout"):
+    with pytest.raises(TicketClassifierError, match="holds fused versions; a repository holds one layout"):
         build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, RepositoryOptions())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ticket_classifier.build.gates import resolve_precision
 from ticket_classifier.build.layout import onnx_filename
-from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, RepositoryOptions
+from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, FUSED_MIN_INSTANCES, RepositoryOptions
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.performance import triton_profile
@@ -46,8 +46,8 @@ VARIANTS = {
     "instance-per-core": dict(classifier_instances=0, onnx_intra_op_threads=1),
     "spinning": dict(onnx_thread_spinning=True),
     "no-warmup": dict(model_warmup=False),
-    "fused": dict(fuse_steps=True, classifier_instances=2, onnx_intra_op_threads=0),
-    "fused-all-cores": dict(fuse_steps=True, classifier_instances=2, onnx_intra_op_threads=-1),
+    "fused": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=0),
+    "fused-all-cores": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=-1),
     "three-steps": dict(fuse_steps=False),
 }
 THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
@@ -93,7 +93,10 @@ def variant_options(base: RepositoryOptions, name: str, onnx_dir: Path) -> Repos
         changes["classifier_instances"] = available_cores()
     if changes.get("onnx_intra_op_threads") == -1:
         changes["onnx_intra_op_threads"] = available_cores()
-    options = replace(base, **changes)
+    try:
+        options = replace(base, **changes)
+    except ValueError as exc:
+        raise TicketClassifierError(f"benchmark variant {name} does not fit the configured options: {exc}") from None
     return replace(options, precision=resolve_precision(onnx_dir, options.precision, options.device))
 
 

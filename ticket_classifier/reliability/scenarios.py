@@ -13,7 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from ticket_classifier.build.layout import read_state, step_folders, versions
+from ticket_classifier.build.layout import next_version, read_state, step_folders, write_state
 from ticket_classifier.build.model_configs import active_build
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.errors import TicketClassifierError
@@ -175,10 +175,12 @@ def corrupt_rollout(repository: Path) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "repository"
         shutil.copytree(repository, copy, symlinks=True)
-        active = read_state(copy).active
-        candidate = max(versions(copy)) + 1
+        state = read_state(copy)
+        active, candidate = state.active, next_version(copy)
         for model in active_build(copy).options.steps:
             shutil.copytree(copy / model / str(active), copy / model / str(candidate))
+        state.builds[str(candidate)] = state.builds[str(active)]  # as build-repository records it
+        write_state(copy, state)
         onnx = step_folders(copy, candidate)[CLASSIFIER] / ONNX_MODEL_FILENAME
         onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
         server = TritonServer(copy, ServerConfig.on_free_ports())

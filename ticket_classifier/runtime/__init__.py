@@ -1,5 +1,5 @@
 """Everything that runs inside Triton: the serving contract, text joining, tokenization, the
-review policy, the product metrics' names, and the three Python models (``models/*/model.py``).
+review policy, the product metrics, and the Python models (``models/*/model.py``).
 
 Rules, held by ``tests/runtime/test_isolation.py``:
 

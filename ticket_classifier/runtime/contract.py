@@ -63,7 +63,8 @@ THREAD_SPINNING_PARAMETER = "thread_spinning"
 # ("1"), instead of through Triton warm-up requests, which would count in the product metrics.
 WARMUP_PARAMETER = "self_warmup"
 # An inference request carrying this request parameter (any value) is a health probe: it runs
-# through every step, but the postprocess model leaves it out of the product counters.
+# through every step, but the postprocess model (or the fused pipeline) leaves it out of the
+# product counters.
 HEALTH_PROBE_PARAMETER = "ticket_classifier_health_probe"
 
 # Files of a model version's folder (and of a checkpoint, for those training writes).

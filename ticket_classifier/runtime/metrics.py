@@ -7,7 +7,8 @@ the drift reference and the sidecar, so that every side spells and bins them the
 * ``REVIEW_REQUIRED`` (counter): tickets the review policy flags, each once;
 * ``REVIEW_RULES`` (counter): the review rules that fired, by ``rule``; a ticket may fire several,
   so these do not add up to ``REVIEW_REQUIRED``;
-* ``REJECTED`` (counter): requests the tokenizer refused as the sender's mistake, by ``reason``.
+* ``REJECTED`` (counter): requests the tokenizer (or the fused pipeline) refused as the sender's
+  mistake, by ``reason``.
 
 Every series also has a ``model_version`` label. The Python models create them through
 :class:`ProductMetrics` and :class:`RejectionMetrics`, passing their ``triton_python_backend_utils``
@@ -70,6 +71,11 @@ class ProductMetrics:
         self.confidence = confidence.Metric(labels=labels, buckets=confidence_buckets(edges))
         self.required = required.Metric(labels=labels)
         self.rules = {rule: rules.Metric(labels={"rule": rule, **labels}) for rule in RULES}
+
+    def count_ranking(self, ranking, counted) -> None:
+        """Add the rows of a :class:`~runtime.ranking.Ranking` where ``counted`` is True."""
+        findings = [found for found, keep in zip(ranking.findings, counted) if keep]
+        self.count(ranking.predicted[counted], ranking.confidence[counted], findings)
 
     def count(self, predicted, confidence, findings) -> None:
         """Add tickets: index of the top label, its confidence, and the review rules that fired, per ticket."""

@@ -8,7 +8,13 @@ import json
 
 import numpy as np
 
-from .contract import HEALTH_PROBE_PARAMETER, MAX_FIELD_BYTES_PARAMETER, MAX_REQUEST_BYTES_PARAMETER
+from .contract import (
+    HEALTH_PROBE_PARAMETER,
+    LENGTH_BUCKETS_PARAMETER,
+    MAX_FIELD_BYTES_PARAMETER,
+    MAX_REQUEST_BYTES_PARAMETER,
+    TOP_LABELS,
+)
 from .text import RejectedTicket, check_sizes, ticket_text
 
 
@@ -20,6 +26,22 @@ def model_parameters(config: dict) -> dict[str, str]:
 def instance_count(config: dict) -> int:
     """How many instances of the model the configuration starts (at least 1)."""
     return sum(group.get("count", 1) for group in config.get("instance_group", [])) or 1
+
+
+def length_buckets(config: dict) -> tuple[int, ...]:
+    """The padded lengths of the ``length_buckets`` parameter (none: pad to the longest text)."""
+    value = model_parameters(config).get(LENGTH_BUCKETS_PARAMETER, "")
+    return tuple(int(length) for length in value.split(",") if length)
+
+
+def top_k(config: dict) -> int:
+    """How many labels the ``TOP_LABELS`` output holds."""
+    return next(entry["dims"][0] for entry in config["output"] if entry["name"] == TOP_LABELS)
+
+
+def counted_rows(requests, sizes) -> np.ndarray:
+    """Per row of a batch (``sizes`` rows per request): True unless its request is a health probe."""
+    return np.concatenate([np.full(size, not is_health_probe(request)) for request, size in zip(requests, sizes)])
 
 
 def output_dtypes(pb_utils, config: dict) -> dict[str, np.dtype]:

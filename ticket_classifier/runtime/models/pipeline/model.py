@@ -25,11 +25,13 @@ from runtime.onnx_threads import session_options
 from runtime.ranking import Ranker
 from runtime.step_io import (
     TextLimits,
+    counted_rows,
     instance_count,
-    is_health_probe,
+    length_buckets,
     model_parameters,
     output_dtypes,
     split_responses,
+    top_k,
 )
 from runtime.tokenization import TicketTokenizer
 
@@ -45,13 +47,11 @@ class TritonPythonModel:
         self.limits = TextLimits(config)
         self.output_dtypes = output_dtypes(pb_utils, config)
         self.tokenizer = TicketTokenizer.from_directory(version_dir)
-        buckets = parameters.get(contract.LENGTH_BUCKETS_PARAMETER, "")
-        self.buckets = tuple(int(length) for length in buckets.split(",") if length)
+        self.buckets = length_buckets(config)
         options = session_options(ort, parameters, instance_count(config))
         model_path = version_dir / contract.ONNX_MODEL_FILENAME
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        top_k = next(entry["dims"][0] for entry in config["output"] if entry["name"] == contract.TOP_LABELS)
-        self.ranker = Ranker.from_directory(version_dir, top_k)
+        self.ranker = Ranker.from_directory(version_dir, top_k(config))
         self.metrics = ProductMetrics(
             pb_utils, self.ranker.model_version, self.ranker.label_names, confidence_edges(version_dir)
         )
@@ -66,27 +66,18 @@ class TritonPythonModel:
         if not positions:
             return responses
         ranking = self.ranker.rank(self._probabilities([text for group in groups for text in group]))
-        counted = np.concatenate(
-            [np.full(len(group), not is_health_probe(requests[position])) for group, position in zip(groups, positions)]
-        )
-        self.metrics.count(
-            ranking.predicted[counted],
-            ranking.confidence[counted],
-            [found for found, keep in zip(ranking.findings, counted) if keep],
-        )
-        answered = split_responses(pb_utils, ranking.outputs, [len(group) for group in groups], self.output_dtypes)
+        sizes = [len(group) for group in groups]
+        self.metrics.count_ranking(ranking, counted_rows([requests[position] for position in positions], sizes))
+        answered = split_responses(pb_utils, ranking.outputs, sizes, self.output_dtypes)
         for position, response in zip(positions, answered):
             responses[position] = response
         return responses
 
     def _probabilities(self, texts):
         """Calibrated probabilities of ``texts``: one onnxruntime call per padded length."""
-        probabilities = None
+        probabilities = np.empty((len(texts), len(self.ranker.label_names)), dtype=np.float32)
         for rows, feed in self.tokenizer.encode_by_length(texts, buckets=self.buckets):
-            scores = self.session.run([contract.PROBABILITIES], feed)[0]
-            if probabilities is None:
-                probabilities = np.empty((len(texts), scores.shape[1]), dtype=np.float32)
-            probabilities[rows] = scores
+            probabilities[rows] = self.session.run([contract.PROBABILITIES], feed)[0]
         return probabilities
 
     def finalize(self):

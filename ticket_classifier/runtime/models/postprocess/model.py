@@ -23,7 +23,7 @@ import triton_python_backend_utils as pb_utils
 from runtime import contract
 from runtime.metrics import ProductMetrics, confidence_edges
 from runtime.ranking import Ranker
-from runtime.step_io import is_health_probe, output_dtypes, split_responses
+from runtime.step_io import counted_rows, output_dtypes, split_responses, top_k
 
 
 class TritonPythonModel:
@@ -34,8 +34,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.output_dtypes = output_dtypes(pb_utils, config)
-        top_k = next(entry["dims"][0] for entry in config["output"] if entry["name"] == contract.TOP_LABELS)
-        self.ranker = Ranker.from_directory(version_dir, top_k)
+        self.ranker = Ranker.from_directory(version_dir, top_k(config))
         self.metrics = ProductMetrics(
             pb_utils, self.ranker.model_version, self.ranker.label_names, confidence_edges(version_dir)
         )
@@ -46,15 +45,9 @@ class TritonPythonModel:
             pb_utils.get_input_tensor_by_name(request, contract.POSTPROCESS_INPUT).as_numpy() for request in requests
         ]
         ranking = self.ranker.rank(np.concatenate(arrays))
-        counted = np.concatenate(
-            [np.full(len(array), not is_health_probe(request)) for array, request in zip(arrays, requests)]
-        )
-        self.metrics.count(
-            ranking.predicted[counted],
-            ranking.confidence[counted],
-            [found for found, keep in zip(ranking.findings, counted) if keep],
-        )
-        return split_responses(pb_utils, ranking.outputs, [len(array) for array in arrays], self.output_dtypes)
+        sizes = [len(array) for array in arrays]
+        self.metrics.count_ranking(ranking, counted_rows(requests, sizes))
+        return split_responses(pb_utils, ranking.outputs, sizes, self.output_dtypes)
 
     def finalize(self):
         """Release the metrics before their families."""

@@ -16,9 +16,8 @@ import json
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
-from runtime.contract import LENGTH_BUCKETS_PARAMETER
 from runtime.metrics import RejectionMetrics
-from runtime.step_io import TextLimits, model_parameters, output_dtypes
+from runtime.step_io import TextLimits, length_buckets, output_dtypes
 from runtime.tokenization import TicketTokenizer
 
 
@@ -31,8 +30,7 @@ class TritonPythonModel:
         self.tokenizer = TicketTokenizer.from_directory(Path(args["model_repository"]) / args["model_version"])
         self.output_dtypes = output_dtypes(pb_utils, config)
         self.limits = TextLimits(config)
-        buckets = model_parameters(config).get(LENGTH_BUCKETS_PARAMETER, "")
-        self.buckets = tuple(int(length) for length in buckets.split(",") if length)
+        self.buckets = length_buckets(config)
         self.rejections = RejectionMetrics(pb_utils, args["model_version"])
 
     def execute(self, requests):
