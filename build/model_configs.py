@@ -304,6 +304,19 @@ def served_versions(versions: Sequence[int]) -> VersionPolicy:
     return VersionPolicy("specific", versions=tuple(sorted(versions)))
 
 
+def step_config(name: str, options: RepositoryOptions, versions: Sequence[int], **fields) -> ModelConfig:
+    """A step model of the ensemble (Python backend unless ``fields`` say otherwise): the configured
+    batch size and dynamic batcher, loading exactly ``versions``."""
+    fields.setdefault("backend", "python")
+    return ModelConfig(
+        name=name,
+        max_batch_size=options.max_batch_size,
+        version_policy=served_versions(versions),
+        dynamic_batching=options.batching(),
+        **fields,
+    )
+
+
 def text_inputs() -> tuple[TensorConfig, ...]:
     """The ticket's fields, one string each: the inputs of the ensemble and of its first step."""
     return tuple(TensorConfig(name, "TYPE_STRING", (1,)) for name in TEXT_INPUTS)
@@ -316,14 +329,12 @@ def tokenizer_config(options: RepositoryOptions, input_names: Sequence[str], ver
     length) that holds it, so that the classifier's batcher can merge requests; with none, to its
     own longest text. Fields and requests over the byte limits are refused before decoding.
     """
-    return ModelConfig(
-        name=TOKENIZER,
-        backend="python",
-        max_batch_size=options.max_batch_size,
-        version_policy=served_versions(versions),
+    return step_config(
+        TOKENIZER,
+        options,
+        versions,
         inputs=text_inputs(),
         outputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
-        dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.tokenizer_instances),),
         parameters=options.text_parameters(),
         warmups=tokenizer_warmups(options),
@@ -335,15 +346,14 @@ def classifier_config(
 ) -> ModelConfig:
     """The ONNX classifier: native onnxruntime platform, or a Python-backend model running onnxruntime."""
     native = options.classifier_backend == "onnxruntime"
-    return ModelConfig(
-        name=CLASSIFIER,
+    return step_config(
+        CLASSIFIER,
+        options,
+        versions,
         backend=None if native else "python",
         platform="onnxruntime_onnx" if native else None,
-        max_batch_size=options.max_batch_size,
-        version_policy=served_versions(versions),
         inputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
         outputs=tuple(TensorConfig(name, "TYPE_FP32", (num_labels,)) for name in CLASSIFIER_OUTPUTS),
-        dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
         parameters={} if native else options.onnx_parameters(),
         warmups=classifier_warmups(options, input_names),
@@ -369,14 +379,12 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
 
 def postprocess_config(options: RepositoryOptions, num_labels: int, versions: Sequence[int]) -> ModelConfig:
     """Python-backend step: probabilities -> labels, top-k, the review flag and the model version."""
-    return ModelConfig(
-        name=POSTPROCESS,
-        backend="python",
-        max_batch_size=options.max_batch_size,
-        version_policy=served_versions(versions),
+    return step_config(
+        POSTPROCESS,
+        options,
+        versions,
         inputs=(TensorConfig(POSTPROCESS_INPUT, "TYPE_FP32", (num_labels,)),),
         outputs=postprocess_outputs(num_labels, options.top_k),
-        dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", 1),),
     )
 
@@ -434,14 +442,12 @@ def ensemble_config(
 def pipeline_config(options: RepositoryOptions, num_labels: int, versions: Sequence[int]) -> ModelConfig:
     """The fused step (``fuse_steps``): two strings in, the ensemble's outputs out, in one Python model
     that tokenizes, runs onnxruntime and ranks; its instances are ``classifier_instances``."""
-    return ModelConfig(
-        name=PIPELINE,
-        backend="python",
-        max_batch_size=options.max_batch_size,
-        version_policy=served_versions(versions),
+    return step_config(
+        PIPELINE,
+        options,
+        versions,
         inputs=text_inputs(),
         outputs=postprocess_outputs(num_labels, options.top_k),
-        dynamic_batching=options.batching(),
         instance_groups=(InstanceGroup("KIND_CPU", options.classifier_instances),),
         parameters={
             **options.text_parameters(),
