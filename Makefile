@@ -9,6 +9,10 @@ STAMP  := $(VENV)/.installed
 # installed apart (no dependencies, own folder) so that the project's own tritonclient is untouched.
 PERF_TOOLS ?= .perf-tools
 PERF_ANALYZER_RELEASE := 2.51.0
+# The Kubernetes manifests' offline checks (schema validation, policy scan) in their own
+# environment: checkov pins many libraries that the project's environment must not share.
+DEPLOY_TOOLS ?= .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_TOOLS)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -22,7 +26,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade --no-deps --target $(PERF_TOOLS) "tritonclient==$(PERF_ANALYZER_RELEASE)"
 	touch $@
 
-install: $(STAMP)  ## create .venv and install the project with every extra
+$(DEPLOY_STAMP):
+	$(PYTHON) -m venv $(DEPLOY_TOOLS)
+	$(DEPLOY_TOOLS)/bin/python -m pip install --quiet "kubernetes-validate==1.32.0" "checkov==3.3.30"
+	touch $@
+
+install: $(STAMP) $(DEPLOY_STAMP)  ## create .venv (and .venv-deploy) and install the project with every extra
 
 demo: $(STAMP)  ## end to end on the demo data: train, export, serve with tritonserver, classify
 	$(BIN)/ticket-classifier demo
@@ -30,7 +39,7 @@ demo: $(STAMP)  ## end to end on the demo data: train, export, serve with triton
 serve: $(STAMP)  ## run tritonserver on model_repository/ in the foreground (Ctrl-C stops it)
 	$(BIN)/ticket-classifier serve
 
-test: $(STAMP)  ## the whole suite, with a real tritonserver; fails if no test was collected
+test: $(STAMP) $(DEPLOY_STAMP)  ## the whole suite, with a real tritonserver; fails if no test was collected
 	@$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
@@ -63,8 +72,9 @@ mutation: $(STAMP)  ## mutation testing of the core decision modules (cosmic-ray
 	$(BIN)/python -m pip install --quiet "cosmic-ray>=8.7,<9"
 	$(BIN)/python tests/mutation/run.py
 
-update-golden: $(STAMP)  ## rewrite the golden files (config.pbtxt, served predictions) after a deliberate change; review the diff
+update-golden: $(STAMP)  ## rewrite the golden files (config.pbtxt, Kubernetes manifests, served predictions) after a deliberate change; review the diff
 	$(BIN)/python tests/build/test_model_configs.py --update
+	$(BIN)/python tests/deploy/test_manifests.py --update
 	$(BIN)/python -m pytest -q tests/integration/test_served_predictions.py --update-golden
 
 lint: $(STAMP)  ## ruff lint and format check

@@ -70,7 +70,13 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-DEBIAN_PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light", "wrk": "wrk"}
+DEBIAN_PACKAGES = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "nginx": "nginx-light",
+    "wrk": "wrk",
+    "kubectl": "kubectl",
+}
 DEMO_ROWS = 480
 
 

@@ -75,3 +75,26 @@ def _error_text(body: bytes) -> str:
         return str(json.loads(body).get("error", ""))
     except ValueError:
         return body.decode("utf-8", errors="replace").strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m ticket_classifier.health``: probe once; exit 0 when the ensemble answered, else 1.
+
+    The Kubernetes readiness and liveness probes of ``deploy/`` run this in the serving image,
+    which has Python but not this project's dependencies: the standard library is enough.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 -m ticket_classifier.health", description=main.__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="Triton's HTTP address (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    result = probe(args.url.rstrip("/"), timeout_s=args.timeout)
+    print(("ready: model version " if result.ok else "not ready: ") + result.detail)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -44,7 +44,9 @@ def wait_for(predicate, timeout_s=90.0, interval_s=1.0, what="condition"):
 class Prometheus:
     """A real Prometheus process with the committed rules (short ``for:``) and 1 s intervals."""
 
-    def __init__(self, binary: str, folder: Path, triton_metrics_port: int, sidecar_port: int) -> None:
+    def __init__(
+        self, binary: str, folder: Path, triton_metrics_port: int, sidecar_port: int, target_labels: dict | None = None
+    ) -> None:
         self.port = free_port()
         rules = folder / "rules"
         rules.mkdir(parents=True)
@@ -55,7 +57,7 @@ class Prometheus:
         config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
         targets = {"triton": f"127.0.0.1:{triton_metrics_port}", "ticket-classifier-drift": f"127.0.0.1:{sidecar_port}"}
         for job in config["scrape_configs"]:
-            job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+            job["static_configs"] = [{"targets": [targets[job["job_name"]]], "labels": target_labels or {}}]
         (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.process = subprocess.Popen(
             [
@@ -193,3 +195,69 @@ def test_dashboard_queries_return_data_and_drift_alert_fires_only_for_drift(stac
     except AssertionError:
         raise AssertionError(f"no drift alert; PSI now {prometheus.query('ticket_classifier_drift_psi')}") from None
     assert {alert["labels"]["window"] for alert in alerts} >= {"count"}
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+AUTOSCALING_RULE = "pod:ticket_classifier_queue_ms_per_request:rate1m"
+POD_LABELS = {"namespace": "ticket-classifier", "pod": "ticket-classifier-0"}
+
+
+def hpa_target() -> tuple[str, float]:
+    """The HorizontalPodAutoscaler's custom metric and its per-pod target, from the manifest."""
+    hpa = yaml.safe_load((DEPLOY / "base" / "horizontalpodautoscaler.yaml").read_text())
+    (metric,) = hpa["spec"]["metrics"]
+    return metric["pods"]["metric"]["name"], float(metric["pods"]["target"]["averageValue"])
+
+
+def adapter_query() -> str:
+    """The prometheus-adapter rule's query for our pod, expanded as the adapter expands it."""
+    (rule,) = yaml.safe_load((DEPLOY / "prometheus-adapter" / "values.yaml").read_text())["rules"]["custom"]
+    matchers = ",".join(f'{key}="{value}"' for key, value in POD_LABELS.items())
+    return (
+        rule["metricsQuery"]
+        .replace("<<.Series>>", AUTOSCALING_RULE)
+        .replace("<<.LabelMatchers>>", matchers)
+        .replace("<<.GroupBy>>", "pod")
+    )
+
+
+def test_autoscaling_metric_is_below_the_hpa_target_at_rest_and_light_load_and_above_it_under_load(
+    tiny_model, tmp_path, require_binary
+):
+    """The HPA's metric, computed live: the committed recording rule in a real Prometheus scraping a
+    real tritonserver (its target labelled as the PodMonitor labels it), read through the
+    prometheus-adapter rule's own query, against the target in the HPA manifest."""
+    from ticket_classifier.performance.perf_analyzer import PerfAnalyzer
+
+    metric_name, target = hpa_target()
+    (rule,) = yaml.safe_load((DEPLOY / "prometheus-adapter" / "values.yaml").read_text())["rules"]["custom"]
+    assert rule["name"]["as"] == metric_name
+    repository = tmp_path / "repository"
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    tickets = [(t.subject, t.description) for t in generate_tickets(200, seed=5)]
+    with TritonServer(repository, ServerConfig.on_free_ports()) as server:
+        prometheus = Prometheus(
+            require_binary("prometheus"), tmp_path / "prometheus", server.config.metrics_port, free_port(), POD_LABELS
+        )
+        try:
+            query = adapter_query()
+
+            def value() -> float | None:
+                series = prometheus.query(rule["seriesQuery"])
+                result = prometheus.query(query)
+                return float(result[0]["value"][1]) if series and result else None
+
+            at_rest = wait_for(lambda: value() is not None and [value()], what="the recorded series")[0]
+            with PerfAnalyzer(tickets, window_ms=2000) as load:
+                light = load.measure(server.grpc_url, "grpc", 1, "light")
+                time.sleep(3)  # two more scrapes and rule evaluations
+                at_light_load = value()
+                heavy = load.measure(server.grpc_url, "grpc", 96, "heavy")
+                time.sleep(3)
+                under_load = value()
+        finally:
+            prometheus.stop()
+    figures = f"at rest {at_rest}, at concurrency 1 {at_light_load}, at 96 {under_load} ms; target {target} ms"
+    assert light.errors == 0 and heavy.errors == 0, figures
+    assert at_rest < target and at_light_load < target, figures
+    assert under_load > target, figures

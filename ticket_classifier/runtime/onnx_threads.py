@@ -2,25 +2,43 @@
 
 Decided once, here, for the served classifier, the in-process ceiling and the peer services of
 the serving benchmark: ``threads = 0`` means "this process's share of the cores" (the cores it
-may run on divided by the instances that share them, at least 1), not onnxruntime's own
+may run on, capped by a container's CPU limit, divided by the instances that share them, at
+least 1), not onnxruntime's own
 default of every core for every session, which oversubscribes the CPU as soon as two instances
 run side by side. Spinning (threads busy-waiting for work between operators) only pays when a
 session has the cores to itself; where processes share cores it burns the CPU the others need.
 """
 
+import math
 import os
+from pathlib import Path
 
 from .contract import INTRA_OP_THREADS_PARAMETER, THREAD_SPINNING_PARAMETER
 
 SPINNING_CONFIG_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cgroup_cpu_limit(path: Path = CGROUP_CPU_MAX) -> int | None:
+    """Whole cores of this cgroup's CPU quota (cgroup v2 ``cpu.max``, rounded up), or None without one.
+
+    A Kubernetes CPU limit (or ``docker run --cpus``) is such a quota: the process still sees every
+    core of the node in its affinity, but may use only this many at a time.
+    """
+    try:
+        quota, period = path.read_text().split()[:2]
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2 file, "max" (no quota), unreadable
+        return None
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity; cgroup limits are not read)."""
+    """The cores this process may run on: its CPU affinity, capped by its cgroup's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, cgroup_cpu_limit() or cores)
 
 
 def intra_op_threads(configured: int, instances: int, cores: int | None = None) -> int:
