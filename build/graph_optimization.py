@@ -34,6 +34,24 @@ def optimize_transformer(
     except Exception as exc:  # onnxruntime raises many types for graphs it cannot handle
         raise TicketClassifierError(f"graph optimisation of {source} failed: {exc}") from None
     if fp16:
-        model.convert_float_to_float16(keep_io_types=True)
+        model.convert_float_to_float16(keep_io_types=True, node_block_list=detector_nodes(model.model))
     model.save_model_to_file(str(destination))
     return {name: count for name, count in model.get_fused_operator_statistics().items() if count}
+
+
+# The novelty detector's constants in the exported graph (``onnx_export.CalibratedClassifier``):
+# their initializer names mark its nodes, which stay in FP32 when the rest of the graph is
+# quantized or converted to FP16 (squared distances need the range and precision).
+DETECTOR_INITIALIZERS = ("novelty_precision_factor", "novelty_centres")
+
+
+def detector_nodes(model) -> list[str]:
+    """Names of the novelty detector's nodes in ``model`` (an ``onnx.ModelProto``): every node that
+    consumes a detector constant, and every node downstream of those."""
+    tainted = set(DETECTOR_INITIALIZERS)
+    names = []
+    for node in model.graph.node:  # topologically sorted
+        if tainted & set(node.input):
+            names.append(node.name)
+            tainted.update(node.output)
+    return names

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ticket_classifier.build.parity import onnx_probabilities
+from ticket_classifier.build.parity import onnx_outputs
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels
 from ticket_classifier.review_outcome import review_outcome
-from ticket_classifier.runtime.contract import MODEL_CARD_JSON, MODEL_CARD_MARKDOWN
+from ticket_classifier.runtime.contract import MODEL_CARD_JSON, MODEL_CARD_MARKDOWN, NOVELTY_SCORE, PROBABILITIES
 from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import METRICS_FILENAME, read_split
@@ -37,7 +37,9 @@ def model_card(
     unknown = sorted(set(text_labels) - set(index))
     if unknown:
         raise TicketClassifierError(f"the stored test split has labels the model lacks: {', '.join(unknown)}")
-    probabilities = onnx_probabilities(onnx_path, TicketTokenizer.from_directory(checkpoint_dir), texts)
+    probabilities, novelty = onnx_outputs(
+        onnx_path, TicketTokenizer.from_directory(checkpoint_dir), texts, [PROBABILITIES, NOVELTY_SCORE]
+    )
     targets = np.array([index[label] for label in text_labels])
     test = evaluation.get("test", {})
     return {
@@ -72,7 +74,14 @@ def model_card(
             }
             for variant in build_report["variants"]
         ],
-        "review": review_outcome(probabilities, targets, labels, policy),
+        "review": review_outcome(probabilities, targets, labels, policy, novelty),
+        "novelty": {
+            "detector": metrics.get("novelty"),
+            "threshold": policy.novelty_threshold,
+            "test_in_scope_flagged": None
+            if policy.novelty_threshold is None
+            else round(float(np.mean(novelty.reshape(-1) > policy.novelty_threshold)), 4),
+        },
         "quality_gate": quality,
         "training_seconds": metrics.get("training_seconds"),
     }
@@ -131,6 +140,17 @@ def _markdown(card: dict) -> str:
         lines.append(
             f"| {variant['precision']} | {agreement:.4f} | {difference:.2e} | {variant['review_agreement']:.4f} "
             f"| {variant['passed']} |"
+        )
+    novelty = card["novelty"]
+    lines += ["", "## Unknown categories", ""]
+    if novelty["threshold"] is None:
+        lines.append("- No novelty detector (trained before they existed): the unknown_category rule is off.")
+    else:
+        detector = novelty["detector"] or {}
+        lines.append(
+            f"- {detector.get('detector', 'mahalanobis')} distance on {detector.get('features', '?')} features; "
+            f"threshold {novelty['threshold']:.2f} flags {novelty['test_in_scope_flagged']:.1%} of the test split "
+            "(known categories) as unknown_category"
         )
     policy = review["policy"]
     lines += ["", "## Review policy served", "", f"```json\n{json.dumps(policy, indent=1)}\n```", ""]

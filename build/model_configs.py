@@ -43,9 +43,12 @@ from ticket_classifier.runtime.contract import (
     MAX_FIELD_BYTES_PARAMETER,
     MAX_REQUEST_BYTES_PARAMETER,
     MODEL_VERSION,
+    NOVELTY,
+    NOVELTY_SCORE,
     PIPELINE,
     POSTPROCESS,
     POSTPROCESS_INPUT,
+    POSTPROCESS_NOVELTY_INPUT,
     PROBABILITIES,
     RANKED_LABELS,
     RANKED_SCORES,
@@ -116,8 +119,11 @@ class RepositoryOptions:
     queue_timeout_ms: int = 30000
     max_queue_size: int = 1024
     min_macro_f1: float = 0.0
+    novelty_flag_rate: float = 0.05  # share of known-category tickets the unknown_category rule flags
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.novelty_flag_rate < 0.5:
+            raise ValueError(f"repository.novelty_flag_rate must lie in (0, 0.5), got {self.novelty_flag_rate}")
         if self.device not in DEVICES:
             raise ValueError(f"repository.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.classifier_backend not in CLASSIFIER_BACKENDS:
@@ -353,7 +359,10 @@ def classifier_config(
         backend=None if native else "python",
         platform="onnxruntime_onnx" if native else None,
         inputs=tuple(TensorConfig(name, "TYPE_INT64", (-1,)) for name in input_names),
-        outputs=tuple(TensorConfig(name, "TYPE_FP32", (num_labels,)) for name in CLASSIFIER_OUTPUTS),
+        outputs=tuple(
+            TensorConfig(name, "TYPE_FP32", (1,) if name == NOVELTY_SCORE else (num_labels,))
+            for name in CLASSIFIER_OUTPUTS
+        ),
         instance_groups=(InstanceGroup(options.instance_kind, options.classifier_instances),),
         parameters={} if native else options.onnx_parameters(),
         warmups=classifier_warmups(options, input_names),
@@ -374,6 +383,7 @@ def postprocess_outputs(num_labels: int, top_k: int) -> tuple[TensorConfig, ...]
         TensorConfig(REQUIRES_REVIEW, "TYPE_BOOL", (1,)),
         TensorConfig(REVIEW_REASONS, "TYPE_STRING", (1,)),
         TensorConfig(MODEL_VERSION, "TYPE_STRING", (1,)),
+        TensorConfig(NOVELTY, "TYPE_FP32", (1,)),
     )
 
 
@@ -383,7 +393,10 @@ def postprocess_config(options: RepositoryOptions, num_labels: int, versions: Se
         POSTPROCESS,
         options,
         versions,
-        inputs=(TensorConfig(POSTPROCESS_INPUT, "TYPE_FP32", (num_labels,)),),
+        inputs=(
+            TensorConfig(POSTPROCESS_INPUT, "TYPE_FP32", (num_labels,)),
+            TensorConfig(POSTPROCESS_NOVELTY_INPUT, "TYPE_FP32", (1,)),
+        ),
         outputs=postprocess_outputs(num_labels, options.top_k),
         instance_groups=(InstanceGroup("KIND_CPU", 1),),
     )
@@ -418,12 +431,12 @@ def ensemble_config(
             EnsembleStep(
                 CLASSIFIER,
                 input_map=tuple((name, name) for name in input_names),
-                output_map=((PROBABILITIES, PROBABILITIES),),
+                output_map=((PROBABILITIES, PROBABILITIES), (NOVELTY_SCORE, NOVELTY_SCORE)),
                 model_version=version,
             ),
             EnsembleStep(
                 POSTPROCESS,
-                input_map=((POSTPROCESS_INPUT, PROBABILITIES),),
+                input_map=((POSTPROCESS_INPUT, PROBABILITIES), (POSTPROCESS_NOVELTY_INPUT, NOVELTY_SCORE)),
                 output_map=tuple((tensor.name, tensor.name) for tensor in outputs),
                 model_version=version,
             ),

@@ -16,13 +16,13 @@ import datetime
 import json
 import logging
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ticket_classifier.build.graph_optimization import optimize_transformer
+from ticket_classifier.build.graph_optimization import DETECTOR_INITIALIZERS, optimize_transformer
 from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import PRECISIONS
 from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates, onnx_probabilities
@@ -43,7 +43,8 @@ from ticket_classifier.training.checkpoint import (
     read_review_policy,
     read_split,
 )
-from ticket_classifier.training.inference import predict_logits, softmax
+from ticket_classifier.training.inference import softmax
+from ticket_classifier.training.novelty import MahalanobisDetector, features_and_logits, head_layer, load_detector
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +54,48 @@ CALIBRATION_TEXTS = 1024  # validation texts the INT8 sensitivity pass is measur
 
 
 class CalibratedClassifier(torch.nn.Module):
-    """Wraps a sequence classifier: positional inputs in tokenizer order, logits and calibrated probabilities out."""
+    """Wraps a sequence classifier: positional inputs in tokenizer order; logits, calibrated probabilities
+    and the novelty score out (the Mahalanobis distance of the head's input features to the nearest
+    class mean, :class:`~ticket_classifier.training.novelty.MahalanobisDetector`; 0 without a detector)."""
 
-    def __init__(self, model, input_names, temperature: float) -> None:
+    def __init__(self, model, input_names, temperature: float, detector: MahalanobisDetector | None = None) -> None:
         super().__init__()
         self.model = model
+        self.head = head_layer(model)
         self.input_names = tuple(input_names)
         self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self.has_detector = detector is not None
+        if detector is not None:
+            factor = torch.from_numpy(detector.precision_factor.astype(np.float32))
+            centres = torch.from_numpy(detector.means.astype(np.float32)) @ factor
+            self.register_buffer(DETECTOR_INITIALIZERS[0], factor)
+            self.register_buffer(DETECTOR_INITIALIZERS[1], centres.T.contiguous())
+            self.register_buffer("novelty_centre_norms", (centres * centres).sum(dim=1))
 
     def forward(self, *inputs: torch.Tensor):
-        """``(logits, probabilities)`` for the given input arrays."""
-        logits = self.model(**dict(zip(self.input_names, inputs))).logits
-        return logits, torch.softmax(logits / self.temperature, dim=-1)
+        """``(logits, probabilities, novelty)`` for the given input arrays."""
+        captured = []
+        hook = self.head.register_forward_hook(lambda module, arguments, output: captured.append(arguments[0]))
+        try:
+            logits = self.model(**dict(zip(self.input_names, inputs))).logits
+        finally:
+            hook.remove()
+        probabilities = torch.softmax(logits / self.temperature, dim=-1)
+        if not self.has_detector:
+            return logits, probabilities, torch.zeros_like(logits[:, :1])
+        projected = captured[0] @ self.novelty_precision_factor
+        distances = (
+            (projected * projected).sum(dim=1, keepdim=True)
+            - 2 * projected @ self.novelty_centres
+            + self.novelty_centre_norms
+        )
+        return logits, probabilities, distances.min(dim=1, keepdim=True).values.clamp_min(0.0)
 
 
-def export_raw_onnx(checkpoint: Checkpoint, output_path: Path) -> Path:
+def export_raw_onnx(checkpoint: Checkpoint, output_path: Path, detector: MahalanobisDetector | None = None) -> Path:
     """The un-optimised FP32 graph straight from PyTorch (TorchScript exporter, eager attention)."""
     input_names = list(checkpoint.tokenizer.input_names)
-    wrapper = CalibratedClassifier(checkpoint.model.eval(), input_names, checkpoint.temperature).eval()
+    wrapper = CalibratedClassifier(checkpoint.model.eval(), input_names, checkpoint.temperature, detector).eval()
     sample = checkpoint.tokenizer.encode(["Printer on floor 2 is jammed again", "VPN drops every few minutes"])
     dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     dynamic_axes.update({name: {0: "batch"} for name in CLASSIFIER_OUTPUTS})
@@ -141,9 +166,12 @@ def export_variants(
     heads = getattr(config, "num_attention_heads", None) or config.n_heads
     hidden = getattr(config, "hidden_size", None) or config.dim
     preset = PRESETS[quantization_preset] if quantization_preset else preset_for_this_cpu()
+    detector = load_detector(checkpoint_dir)
+    if detector is None:
+        log.warning("%s has no novelty detector (trained before they existed): its NOVELTY is 0", checkpoint_dir)
     raw = output_dir / "model.raw.onnx"
     try:
-        export_raw_onnx(checkpoint, raw)
+        export_raw_onnx(checkpoint, raw, detector)
         fused = optimize_transformer(raw, output_dir / onnx_filename("fp32"), num_heads=heads, hidden_size=hidden)
         if "fp16" in precisions:
             optimize_transformer(
@@ -154,8 +182,12 @@ def export_variants(
             quantization = quantize(checkpoint, output_dir, preset, int8_scheme, calibration)
     finally:
         raw.unlink(missing_ok=True)
-    reference = softmax(predict_logits(checkpoint.model, checkpoint.tokenizer, texts), checkpoint.temperature)
+    features, logits = features_and_logits(checkpoint.model, checkpoint.tokenizer, texts)
+    reference = softmax(logits, checkpoint.temperature)
+    reference_novelty = detector.score(features) if detector else np.zeros(len(texts), dtype=np.float32)
     policy = read_review_policy(checkpoint_dir)
+    if detector is not None:
+        policy = replace(policy, novelty_threshold=detector.threshold)
     gates = {**GATES, **(gates or {})}
     results = []
     for precision in precisions:
@@ -169,6 +201,7 @@ def export_variants(
             labels=checkpoint.labels,
             policy=policy,
             gate=gates[precision],
+            reference_novelty=reference_novelty,
         )
         results.append(result)
         log.info(

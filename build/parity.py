@@ -6,7 +6,10 @@ Three gates per precision, all of which must pass (:data:`GATES`):
 * **mean absolute probability difference** over every class of every text: the calibrated
   probabilities themselves, which temperature scaling changes and top-1 agreement cannot see
   (a graph whose temperature was lost agrees on every top-1 and fails here);
-* **review-decision agreement** under the review policy: whether a person is asked to look.
+* **review-decision agreement** under the review policy: whether a person is asked to look;
+  with a novelty detector, the policy's ``unknown_category`` rule included, and the
+  **novelty-flag agreement** (the detector's own decision, ONNX against PyTorch) gated at the
+  same level.
 
 Thresholds (measured on the demo model, 299 held-out texts, 2026-11-27): FP32 differs from
 PyTorch by about 2e-8 on average, FP16 by 2e-5; dynamic INT8 by 1.6e-3 on average but up to
@@ -24,7 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import PROBABILITIES
+from ticket_classifier.runtime.contract import NOVELTY_SCORE, PROBABILITIES
 from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 
@@ -48,10 +51,10 @@ GATES = {
 }
 
 
-def onnx_probabilities(
-    onnx_path: "str | Path", tokenizer: TicketTokenizer, texts: list[str], provider: str = CPU
-) -> np.ndarray:
-    """Probabilities from onnxruntime with ``provider``, batched and bucket-padded as in serving."""
+def onnx_outputs(
+    onnx_path: "str | Path", tokenizer: TicketTokenizer, texts: list[str], names, provider: str = CPU
+) -> list[np.ndarray]:
+    """The ``names`` outputs from onnxruntime with ``provider``, batched and padded as in serving."""
     import onnxruntime as ort
 
     if provider not in ort.get_available_providers():
@@ -59,27 +62,59 @@ def onnx_probabilities(
             f"{provider} is not available here (have: {', '.join(ort.get_available_providers())})"
         )
     session = ort.InferenceSession(str(onnx_path), providers=[provider])
-    rows = [
-        session.run([PROBABILITIES], tokenizer.encode(texts[start : start + BATCH_SIZE]))[0]
+    batches = [
+        session.run(list(names), tokenizer.encode(texts[start : start + BATCH_SIZE]))
         for start in range(0, len(texts), BATCH_SIZE)
     ]
-    return np.concatenate(rows)
+    return [np.concatenate([batch[i] for batch in batches]) for i in range(len(names))]
 
 
-def review_decisions(probabilities: np.ndarray, labels: list[str], policy: ReviewPolicy) -> np.ndarray:
-    """Whether ``policy`` sends each ticket to a person."""
-    return np.array([policy.decide(dict(zip(labels, row.tolist())))[0] for row in probabilities], dtype=bool)
+def onnx_probabilities(
+    onnx_path: "str | Path", tokenizer: TicketTokenizer, texts: list[str], provider: str = CPU
+) -> np.ndarray:
+    """Calibrated probabilities from onnxruntime (see :func:`onnx_outputs`)."""
+    return onnx_outputs(onnx_path, tokenizer, texts, [PROBABILITIES], provider)[0]
 
 
-def measure(probabilities: np.ndarray, reference: np.ndarray, labels: list[str], policy: ReviewPolicy) -> dict:
-    """The gated numbers of ``probabilities`` against the PyTorch ``reference`` (same texts, same order)."""
-    return {
+def review_decisions(
+    probabilities: np.ndarray, labels: list[str], policy: ReviewPolicy, novelty: np.ndarray | None = None
+) -> np.ndarray:
+    """Whether ``policy`` sends each ticket to a person (``novelty``: the tickets' novelty scores)."""
+    novelty = np.zeros(len(probabilities)) if novelty is None else np.asarray(novelty).reshape(-1)
+    return np.array(
+        [policy.decide(dict(zip(labels, row.tolist())), float(score))[0] for row, score in zip(probabilities, novelty)],
+        dtype=bool,
+    )
+
+
+def measure(
+    probabilities: np.ndarray,
+    reference: np.ndarray,
+    labels: list[str],
+    policy: ReviewPolicy,
+    novelty: np.ndarray | None = None,
+    reference_novelty: np.ndarray | None = None,
+) -> dict:
+    """The gated numbers of ``probabilities`` (and ``novelty``) against the PyTorch ``reference`` (same
+    texts, same order)."""
+    measured = {
         "top1_agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
         "mean_probability_difference": float(np.abs(probabilities - reference).mean()),
         "review_agreement": float(
-            (review_decisions(probabilities, labels, policy) == review_decisions(reference, labels, policy)).mean()
+            (
+                review_decisions(probabilities, labels, policy, novelty)
+                == review_decisions(reference, labels, policy, reference_novelty)
+            ).mean()
         ),
     }
+    if novelty is not None and reference_novelty is not None and policy.novelty_threshold is not None:
+        novelty, reference_novelty = np.asarray(novelty).reshape(-1), np.asarray(reference_novelty).reshape(-1)
+        flags = novelty > policy.novelty_threshold
+        measured["novelty_agreement"] = float((flags == (reference_novelty > policy.novelty_threshold)).mean())
+        measured["max_novelty_relative_difference"] = float(
+            (np.abs(novelty - reference_novelty) / np.maximum(np.abs(reference_novelty), 1e-6)).max()
+        )
+    return measured
 
 
 def judge(measured: dict, gate: Gate) -> list[str]:
@@ -94,6 +129,8 @@ def judge(measured: dict, gate: Gate) -> list[str]:
         )
     if measured["review_agreement"] < gate.review_agreement:
         failures.append(f"review-decision agreement {measured['review_agreement']:.4f} < gate {gate.review_agreement}")
+    if measured.get("novelty_agreement", 1.0) < gate.review_agreement:
+        failures.append(f"novelty-flag agreement {measured['novelty_agreement']:.4f} < gate {gate.review_agreement}")
     return failures
 
 
@@ -109,14 +146,16 @@ def compare_variant(
     policy: ReviewPolicy,
     gate: Gate | None = None,
     provider: str = CPU,
+    reference_novelty: np.ndarray | None = None,
 ) -> dict:
-    """Parity numbers of one variant against the PyTorch ``reference`` probabilities, judged by ``gate``
-    (default: :data:`GATES` of the precision)."""
+    """Parity numbers of one variant against the PyTorch ``reference`` probabilities (and, when given,
+    novelty scores), judged by ``gate`` (default: :data:`GATES` of the precision)."""
     gate = gate or GATES[precision]
     started = time.perf_counter()
-    probabilities = onnx_probabilities(onnx_path, tokenizer, texts, provider)
+    names = [PROBABILITIES] if reference_novelty is None else [PROBABILITIES, NOVELTY_SCORE]
+    probabilities, *novelty = onnx_outputs(onnx_path, tokenizer, texts, names, provider)
     seconds = time.perf_counter() - started
-    measured = measure(probabilities, reference, labels, policy)
+    measured = measure(probabilities, reference, labels, policy, novelty[0] if novelty else None, reference_novelty)
     failures = judge(measured, gate)
     result = {
         "precision": precision,

@@ -22,6 +22,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from ticket_classifier.build.graph_optimization import detector_nodes
 from ticket_classifier.errors import TicketClassifierError
 
 
@@ -64,12 +65,13 @@ def quantize_int8(
     source: "str | Path", destination: "str | Path", preset: QuantizationPreset, *, include=None, exclude=None
 ) -> Path:
     """Write the dynamically quantized model of ``source`` to ``destination``: every quantizable node, only
-    the ``include`` nodes, or all but the ``exclude`` nodes."""
+    the ``include`` nodes, or all but the ``exclude`` nodes; never the novelty detector's nodes."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if preset.weight_type not in ("QInt8", "QUInt8"):
         raise TicketClassifierError(f"unknown weight type {preset.weight_type!r} in preset {preset.name}")
+    exclude = [*(exclude or ()), *detector_nodes(onnx.load(str(source), load_external_data=False))]
     quantize_dynamic(
         str(source),
         str(destination),
@@ -101,7 +103,8 @@ def quantizable_nodes(model_path: "str | Path", preset: QuantizationPreset) -> l
     import onnx
 
     model = onnx.load(str(model_path), load_external_data=False)
-    return [node.name for node in model.graph.node if node.op_type in preset.operators]
+    kept = set(detector_nodes(model))
+    return [node.name for node in model.graph.node if node.op_type in preset.operators and node.name not in kept]
 
 
 def quantize_keeping_sensitive_nodes(

@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ from ticket_classifier.build.model_configs import (
     member_configs,
     warmup_ticket_files,
 )
+from ticket_classifier.drift_reference import UNKNOWN_CATEGORY_SHARE, read_drift_reference, write_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
 from ticket_classifier.runtime.contract import (
@@ -71,6 +73,9 @@ from ticket_classifier.runtime.contract import (
 from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import check_checkpoint
+from ticket_classifier.training.novelty import load_detector
+
+log = logging.getLogger(__name__)
 
 RUNTIME_SOURCE = Path(runtime.__file__).parent
 # Each Python step's model.py, in the runtime package (models/ itself is not copied).
@@ -91,6 +96,25 @@ class BuiltRepository:
     model_version: str
     activated: bool
     model_card: Path
+
+
+def with_novelty_threshold(
+    policy: ReviewPolicy, checkpoint_dir: Path, flag_rate: float
+) -> tuple[ReviewPolicy, float | None]:
+    """``policy`` with the checkpoint detector's threshold at ``flag_rate``, and the share of known-category
+    tickets it flags (the drift monitor's expectation). An explicit ``review.novelty_threshold`` wins (share
+    unknown); a checkpoint without a detector leaves the rule off, with a warning."""
+    if policy.novelty_threshold is not None:
+        return policy, None
+    detector = load_detector(checkpoint_dir, flag_rate)
+    if detector is None:
+        log.warning(
+            "%s has no novelty detector (trained before they existed): the unknown_category rule is off; "
+            "retrain to enable it",
+            checkpoint_dir,
+        )
+        return policy, None
+    return replace(policy, novelty_threshold=round(detector.threshold, 4)), flag_rate
 
 
 def build_repository(
@@ -127,6 +151,7 @@ def build_repository(
     except ValueError as exc:
         raise TicketClassifierError(f"{review_policy_source}: {exc}") from None
     quality = quality_gate(checkpoint_dir, options.min_macro_f1, allow_below_baseline)
+    review_policy, unknown_share = with_novelty_threshold(review_policy, checkpoint_dir, options.novelty_flag_rate)
     state = read_state(output_dir)
     existing = versions(output_dir)
     if existing and read_labels(step_folders(output_dir, existing[-1])[POSTPROCESS]) != labels:
@@ -159,7 +184,10 @@ def build_repository(
         postprocess_dir = folders[POSTPROCESS]
         (postprocess_dir / REVIEW_POLICY_FILENAME).write_text(json.dumps(asdict(review_policy), indent=1) + "\n")
         write_labels(postprocess_dir, labels)
-        shutil.copyfile(checkpoint_dir / DRIFT_REFERENCE_FILENAME, postprocess_dir / DRIFT_REFERENCE_FILENAME)
+        reference = read_drift_reference(checkpoint_dir / DRIFT_REFERENCE_FILENAME)
+        if unknown_share is not None:
+            reference[UNKNOWN_CATEGORY_SHARE] = unknown_share
+        write_drift_reference(postprocess_dir, reference)
         digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
         model_version = f"{version}-{options.precision}-{digest[:8]}"
         info = {

@@ -35,10 +35,12 @@ from ticket_classifier.runtime.contract import (
     LABELS_FILENAME,
     MODEL_INFO_FILENAME,
     MODEL_VERSION,
+    NOVELTY_SCORE,
     ONNX_MODEL_FILENAME,
     PIPELINE,
     POSTPROCESS,
     POSTPROCESS_INPUT,
+    POSTPROCESS_NOVELTY_INPUT,
     PROBABILITIES,
     PYTHON_MODEL_FILENAME,
     REVIEW_POLICY_FILENAME,
@@ -159,10 +161,12 @@ def probe_version(
         answer = _infer(url, PIPELINE, version, inputs, headers, context, timeout_s)
         return str(next(output for output in answer if output["name"] == MODEL_VERSION)["data"][0])
     tokens = _infer(url, TOKENIZER, version, inputs, headers, context, timeout_s)
-    probabilities = _infer(url, CLASSIFIER, version, tokens, headers, context, timeout_s)
-    scores = next(output for output in probabilities if output["name"] == PROBABILITIES)
+    classified = {
+        output["name"]: output for output in _infer(url, CLASSIFIER, version, tokens, headers, context, timeout_s)
+    }
     step = [
-        {"name": POSTPROCESS_INPUT, "shape": scores["shape"], "datatype": scores["datatype"], "data": scores["data"]}
+        {"name": name, **{key: classified[output][key] for key in ("shape", "datatype", "data")}}
+        for name, output in ((POSTPROCESS_INPUT, PROBABILITIES), (POSTPROCESS_NOVELTY_INPUT, NOVELTY_SCORE))
     ]
     answer = _infer(url, POSTPROCESS, version, step, headers, context, timeout_s)
     return str(next(output for output in answer if output["name"] == MODEL_VERSION)["data"][0])

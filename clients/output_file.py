@@ -24,6 +24,7 @@ PREDICTION_COLUMNS = (
     "requires_review",
     "review_reasons",
     "model_version",
+    "novelty",
     "input_line",
     "text_sha256",
 )
@@ -39,6 +40,7 @@ def prediction_row(row: InputRow, prediction: Prediction) -> list:
         "true" if prediction.requires_review else "false",
         REASON_SEPARATOR.join(prediction.review_reasons),
         prediction.model_version,
+        f"{prediction.novelty:.4f}",
         row.row,
         row.text_sha256,
     ]

@@ -13,6 +13,7 @@ class Prediction:
     requires_review: bool
     review_reasons: list[str]
     model_version: str
+    novelty: float = 0.0  # distance to the nearest known category; high: likely none of them (0: no detector)
     review_policy: str = "server"  # who decided requires_review: the served model, or a client-side override
     scores: dict[str, float] = field(default_factory=dict, repr=False)
 
@@ -28,4 +29,5 @@ class Prediction:
             "review_reasons": list(self.review_reasons),
             "review_policy": self.review_policy,
             "model_version": self.model_version,
+            "novelty": round(self.novelty, 4),
         }

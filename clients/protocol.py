@@ -19,6 +19,7 @@ from ticket_classifier.runtime.contract import (
     MAX_FIELD_BYTES_PARAMETER,
     MAX_REQUEST_BYTES_PARAMETER,
     MODEL_VERSION,
+    NOVELTY,
     RANKED_LABELS,
     RANKED_SCORES,
     REQUIRES_REVIEW,
@@ -29,7 +30,7 @@ from ticket_classifier.runtime.review import REASON_SEPARATOR, ReviewPolicy
 from ticket_classifier.runtime.text import RejectedTicket, check_sizes, join_ticket_text
 
 PROTOCOLS = ("grpc", "http")
-REQUESTED_OUTPUTS = (CATEGORY, RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW, REVIEW_REASONS, MODEL_VERSION)
+REQUESTED_OUTPUTS = (CATEGORY, RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW, REVIEW_REASONS, MODEL_VERSION, NOVELTY)
 UNAVAILABLE_GRPC_CODES = ("StatusCode.UNAVAILABLE",)
 UNAVAILABLE_HTTP_STATUS = ("503",)
 TIMEOUT_GRPC_CODES = ("StatusCode.DEADLINE_EXCEEDED",)
@@ -301,16 +302,17 @@ def parse_predictions(result, override: ReviewPolicy | None, top_k: int) -> list
     versions = _strings(result.as_numpy(MODEL_VERSION))
     flags = result.as_numpy(REQUIRES_REVIEW).reshape(-1).tolist()
     reasons = [row[0] for row in _strings(result.as_numpy(REVIEW_REASONS))]
+    novelty = result.as_numpy(NOVELTY).astype(float).reshape(-1).tolist()
     predictions = []
-    for category, row_labels, row_scores, version, flag, reason in zip(
-        categories, labels, scores, versions, flags, reasons
+    for category, row_labels, row_scores, version, flag, reason, score in zip(
+        categories, labels, scores, versions, flags, reasons, novelty
     ):
         score_map = dict(zip(row_labels, row_scores.tolist()))
         if override is None:
             requires_review, review_reasons = bool(flag), reason.split(REASON_SEPARATOR) if reason else []
         else:
             try:
-                requires_review, review_reasons = override.decide(score_map)
+                requires_review, review_reasons = override.decide(score_map, score)
             except ValueError as exc:
                 raise TicketClassifierError(f"cannot apply the review policy: {exc}") from None
         predictions.append(
@@ -321,6 +323,7 @@ def parse_predictions(result, override: ReviewPolicy | None, top_k: int) -> list
                 requires_review=requires_review,
                 review_reasons=review_reasons,
                 model_version=version[0],
+                novelty=score,
                 review_policy="server" if override is None else "client",
                 scores=score_map,
             )

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ticket_classifier.runtime.metrics import CONFIDENCE, PREDICTIONS
+from ticket_classifier.runtime.metrics import CONFIDENCE, PREDICTIONS, REVIEW_RULES
+
+UNKNOWN_CATEGORY_RULE = "unknown_category"  # the review rule of runtime/review.py whose flags are a drift signal
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Snapshot:
     at: float
     categories: dict[str, float]
     confidence_buckets: dict[str, float]
+    unknown: float = 0.0  # tickets flagged unknown_category
 
     @property
     def total(self) -> float:
@@ -37,16 +40,20 @@ CONFIDENCE_BUCKET = CONFIDENCE + "_bucket"
 
 
 def parse_product_counters(text: str, model_version: str | None = None) -> dict[tuple[str, str], float]:
-    """``{(series, label): value}`` of the category counter (label: the category) and of the confidence
-    histogram's buckets (label: the bound ``le``), summed over model versions (or only ``model_version``)."""
+    """``{(series, label): value}`` of the category counter (label: the category), of the confidence
+    histogram's buckets (label: the bound ``le``) and of the unknown_category review rule, summed over
+    model versions (or only ``model_version``)."""
     counters: dict[tuple[str, str], float] = {}
+    label_of = {PREDICTIONS: "category", CONFIDENCE_BUCKET: "le", REVIEW_RULES: "rule"}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name not in (PREDICTIONS, CONFIDENCE_BUCKET):
+            if sample.name not in label_of:
+                continue
+            if sample.name == REVIEW_RULES and sample.labels.get("rule") != UNKNOWN_CATEGORY_RULE:
                 continue
             if model_version is not None and sample.labels.get("model_version") != model_version:
                 continue
-            label = sample.labels["category"] if sample.name == PREDICTIONS else sample.labels["le"]
+            label = sample.labels[label_of[sample.name]]
             key = (sample.name, label)
             counters[key] = counters.get(key, 0.0) + sample.value
     return counters
@@ -88,18 +95,19 @@ class CounterHistory:
             confidence_buckets={
                 label: value for (metric, label), value in self.cumulative.items() if metric == CONFIDENCE_BUCKET
             },
+            unknown=self.cumulative.get((REVIEW_RULES, UNKNOWN_CATEGORY_RULE), 0.0),
         )
         self.snapshots.append(snapshot)
         while self.snapshots and self.snapshots[0].at < now - self.max_age_s:
             self.snapshots.popleft()
         return snapshot
 
-    def window_by_time(self, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    def window_by_time(self, seconds: float) -> tuple[dict[str, float], dict[str, float], float]:
         """Counts of the last ``seconds`` (from the newest snapshot at least that old, else from the first)."""
         latest = self.snapshots[-1]
         return _difference(latest, self._newest_start(lambda snapshot: snapshot.at <= latest.at - seconds))
 
-    def window_by_count(self, predictions: int) -> tuple[dict[str, float], dict[str, float]]:
+    def window_by_count(self, predictions: int) -> tuple[dict[str, float], dict[str, float], float]:
         """Counts of (about) the last ``predictions`` tickets, at scrape granularity."""
         latest = self.snapshots[-1]
         return _difference(latest, self._newest_start(lambda snapshot: snapshot.total <= latest.total - predictions))
@@ -109,10 +117,11 @@ class CounterHistory:
         return next((snapshot for snapshot in reversed(self.snapshots) if far_enough(snapshot)), self.snapshots[0])
 
 
-def _difference(latest: Snapshot, start: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
-    """What happened between two snapshots; the first scrape is the baseline (earlier history is not recent)."""
+def _difference(latest: Snapshot, start: Snapshot) -> tuple[dict[str, float], dict[str, float], float]:
+    """What happened between two snapshots (categories, confidence buckets, unknown_category flags); the
+    first scrape is the baseline (earlier history is not recent)."""
     categories = {label: value - start.categories.get(label, 0.0) for label, value in latest.categories.items()}
     buckets = {
         label: value - start.confidence_buckets.get(label, 0.0) for label, value in latest.confidence_buckets.items()
     }
-    return categories, buckets
+    return categories, buckets, latest.unknown - start.unknown

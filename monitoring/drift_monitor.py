@@ -25,7 +25,7 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from ticket_classifier.build.layout import active_version, model_info, step_folders
-from ticket_classifier.drift_reference import DRIFT_REFERENCE_MIN_EXAMPLES, read_drift_reference
+from ticket_classifier.drift_reference import DRIFT_REFERENCE_MIN_EXAMPLES, UNKNOWN_CATEGORY_SHARE, read_drift_reference
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.http_endpoint import Endpoint
 from ticket_classifier.monitoring.counters import CounterHistory, bin_counts, parse_product_counters
@@ -37,7 +37,10 @@ from ticket_classifier.triton_admin import base_url, tls_context
 
 log = logging.getLogger(__name__)
 
-SIGNALS = ("category", "confidence")
+# PSI signals: the predicted-category distribution, the confidence histogram, and the share of
+# tickets flagged unknown_category against the share the model's threshold flags on known
+# categories (new kinds of tickets appearing is the most common real drift).
+SIGNALS = ("category", "confidence", "unknown_category")
 WINDOWS = ("time", "count")
 STATUS_NAMES = {-1: "unknown", 0: "stable", 1: "warning", 2: "alert"}
 
@@ -210,25 +213,28 @@ class DriftMonitor:
         """PSI and status for every signal and window."""
         reference = self.reference
         labels = reference["labels"]
+        unknown_share = reference.get(UNKNOWN_CATEGORY_SHARE)
         expected = {
             "category": [reference["category_shares"][label] for label in labels],
             "confidence": reference["confidence_shares"],
+            "unknown_category": None if unknown_share is None else [unknown_share, 1.0 - unknown_share],
         }
         windows = {
             "time": self.history.window_by_time(self.config.time_window_s),
             "count": self.history.window_by_count(self.config.count_window),
         }
         values = {}
-        for window, (categories, confidence) in windows.items():
+        for window, (categories, confidence, unknown) in windows.items():
             observed = {
                 "category": [categories.get(label, 0.0) for label in labels],
                 "confidence": bin_counts(confidence, reference["confidence_edges"]),
             }
             size = sum(observed["category"])
+            observed["unknown_category"] = [unknown, max(size - unknown, 0.0)]
             self.metrics.window_size.labels(window=window).set(size)
             for signal in SIGNALS:
                 psi = math.nan
-                if size >= self.config.min_predictions:
+                if size >= self.config.min_predictions and expected[signal] is not None:
                     psi = population_stability_index(expected[signal], observed[signal], self.config.epsilon)
                 status = drift_status(psi, self.config.warning_psi, self.config.alert_psi)
                 self.metrics.psi.labels(signal=signal, window=window).set(psi)

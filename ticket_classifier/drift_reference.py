@@ -50,6 +50,11 @@ def drift_reference(probabilities: np.ndarray, labels: list[str], source: str) -
     }
 
 
+# Written into a served version's reference by the repository builder when the model has a novelty
+# detector: the share of known-category tickets its threshold flags unknown_category (the flag rate).
+UNKNOWN_CATEGORY_SHARE = "unknown_category_share"
+
+
 def write_drift_reference(directory: "str | Path", reference: dict) -> Path:
     """Write the reference JSON into ``directory``."""
     path = Path(directory) / DRIFT_REFERENCE_FILENAME

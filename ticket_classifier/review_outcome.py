@@ -10,9 +10,19 @@ import numpy as np
 from ticket_classifier.runtime.review import ReviewPolicy
 
 
-def review_outcome(probabilities: np.ndarray, targets: np.ndarray, labels: list[str], policy: ReviewPolicy) -> dict:
-    """The share routed automatically (not flagged), their accuracy, and how often each rule fires."""
-    findings = [policy.evaluate(dict(zip(labels, row.tolist()))) for row in probabilities]
+def review_outcome(
+    probabilities: np.ndarray,
+    targets: np.ndarray,
+    labels: list[str],
+    policy: ReviewPolicy,
+    novelty: np.ndarray | None = None,
+) -> dict:
+    """The share routed automatically (not flagged), their accuracy, and how often each rule fires
+    (``novelty``: the tickets' novelty scores, for the ``unknown_category`` rule)."""
+    novelty = np.zeros(len(probabilities)) if novelty is None else np.asarray(novelty).reshape(-1)
+    findings = [
+        policy.evaluate(dict(zip(labels, row.tolist())), float(score)) for row, score in zip(probabilities, novelty)
+    ]
     flagged = np.array([bool(found) for found in findings], dtype=bool)
     correct = probabilities.argmax(axis=1) == targets
     routed = int((~flagged).sum())

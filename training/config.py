@@ -31,6 +31,7 @@ class DataConfig:
     test_fraction: float = 0.1
     min_examples_per_label: int = 10
     drop_rare_labels: bool = False
+    exclude_labels: list[str] = field(default_factory=list)  # rows of these labels are left out (held-out classes)
     encoding: str = "utf-8"
     encoding_errors: Literal["strict", "replace"] = "strict"
 

@@ -55,6 +55,7 @@ class DataReport:
     dropped_empty_text: int = 0
     dropped_empty_label: int = 0
     dropped_rare_labels: dict[str, int] = field(default_factory=dict)
+    excluded_labels: dict[str, int] = field(default_factory=dict)
     rows_with_replaced_bytes: int = 0
     split: str = ""
     duplicates_removed: dict[str, int] = field(default_factory=dict)
@@ -76,6 +77,8 @@ class DataReport:
         )
         if self.dropped_rare_labels:
             log.warning("data: dropped the rows of rare labels: %s", self.dropped_rare_labels)
+        if self.excluded_labels:
+            log.info("data: left out the rows of excluded labels (data.exclude_labels): %s", self.excluded_labels)
         if self.rows_with_replaced_bytes:
             log.warning("data: %d rows had undecodable bytes, replaced by U+FFFD", self.rows_with_replaced_bytes)
         log.info("data: %s split: %s", self.split, ", ".join(f"{k} {v}" for k, v in self.rows.items()))
@@ -222,14 +225,31 @@ def check_label_counts(data: LabeledTexts, config: DataConfig, report: "DataRepo
     return data.subset(keep)
 
 
+def exclude_labels(data: LabeledTexts, config: DataConfig, report: DataReport) -> LabeledTexts:
+    """``data`` without the rows of ``config.exclude_labels`` (counted); an excluded label absent from
+    every file read so far is an error (a typo would otherwise exclude nothing)."""
+    if not config.exclude_labels:
+        return data
+    excluded = set(config.exclude_labels)
+    for label in excluded:
+        report.excluded_labels[label] = report.excluded_labels.get(label, 0) + data.labels.count(label)
+    absent = sorted(label for label in excluded if not report.excluded_labels[label])
+    if absent:
+        raise TicketClassifierError(f"{config.path}: data.exclude_labels names labels not in the data: {absent}")
+    keep = [i for i, label in enumerate(data.labels) if label not in excluded]
+    if not keep:
+        raise TicketClassifierError(f"{config.path}: data.exclude_labels leaves no row")
+    return data.subset(keep)
+
+
 def prepare_splits(config: DataConfig, seed: int) -> DatasetSplits:
     """Read, check and split the data as ``config`` says; log and return every count."""
     report = DataReport()
-    data = load_labeled_texts(config.path, config, report)
+    data = exclude_labels(load_labeled_texts(config.path, config, report), config, report)
     data = check_label_counts(data, config, report)
     _check_room_for_every_label(data, config)
     if config.test_path:
-        test = load_labeled_texts(config.test_path, config, report)
+        test = exclude_labels(load_labeled_texts(config.test_path, config, report), config, report)
         train, validation = _split_two(data, config.validation_fraction, seed, report, config.path)
     else:
         train, validation, test = _split_three(data, config, seed, report)

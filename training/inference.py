@@ -9,16 +9,18 @@ from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 
 def predict_logits(model, tokenizer: TicketTokenizer, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-    """Logits for ``texts`` (rows in input order); batches are formed by length to save padding."""
+    """Logits for ``texts`` (rows in input order), computed on the model's device; batches are formed by length
+    to save padding."""
     order = np.argsort([len(text) for text in texts], kind="stable")
     logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
+    device = model.device
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             inputs = tokenizer.encode([texts[i] for i in rows])
-            output = model(**{name: torch.from_numpy(array) for name, array in inputs.items()})
-            logits[rows] = output.logits.float().numpy()
+            output = model(**{name: torch.from_numpy(array).to(device) for name, array in inputs.items()})
+            logits[rows] = output.logits.float().cpu().numpy()
     return logits
 
 

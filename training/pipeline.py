@@ -26,6 +26,7 @@ from ticket_classifier.training.checkpoint import (
 )
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DataReport, data_provenance, load_labeled_texts, prepare_splits
+from ticket_classifier.training.distributed import World, current_world, main_process_logs, process_group
 from ticket_classifier.training.encoder import load_classifier, load_ticket_tokenizer
 from ticket_classifier.training.evaluation import (
     EvaluationInputs,
@@ -36,6 +37,7 @@ from ticket_classifier.training.evaluation import (
 from ticket_classifier.training.freezing import freeze
 from ticket_classifier.training.inference import predict_logits, softmax
 from ticket_classifier.training.losses import make_loss
+from ticket_classifier.training.novelty import SHIPPED_SCORE, features_and_logits, fit_detector, save_detector
 from ticket_classifier.training.trainer import Trainer, set_seed
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,24 @@ def train(
     """Train, calibrate, evaluate and write the checkpoint and its report to ``config.output_dir``.
 
     ``max_steps`` limits this sitting (the run pauses and can be resumed); ``resume`` continues.
+    Under torchrun every process trains (``training/distributed.py``) and the main process alone
+    writes into ``config.output_dir`` and finishes the checkpoint; the others return once training
+    ends, with ``metrics`` holding only ``global_step`` and an empty ``evaluation``.
     """
+    world = current_world()
+    world.check_batch_size(config.optimization.batch_size)
+    if not world.is_main:
+        with main_process_logs(world):
+            return _train(config, world, resume=resume, max_steps=max_steps, wandb=False, show_progress=False)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with run_log(output_dir / RUN_LOG_FILENAME):
-        return _train(config, resume=resume, max_steps=max_steps, wandb=wandb, show_progress=show_progress)
+        return _train(config, world, resume=resume, max_steps=max_steps, wandb=wandb, show_progress=show_progress)
 
 
-def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show_progress: bool) -> TrainingResult:
+def _train(
+    config: TrainingConfig, world: World, *, resume: bool, max_steps, wandb: bool, show_progress: bool
+) -> TrainingResult:
     started = time.monotonic()
     optimization = config.optimization
     wandb_run = _start_wandb(config) if wandb else None
@@ -107,11 +119,13 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
         frozen = freeze(model, embeddings=config.model.freeze_embeddings, layers=config.model.freeze_layers)
         log.info("froze %d of %d parameters", frozen, sum(p.numel() for p in model.parameters()))
     loss_fn = make_loss(optimization, splits.labels, splits.train.labels)
-    trainer = Trainer(model, tokenizer, splits, loss_fn, config)
-    trainer.wandb_run = wandb_run
-    state = trainer.fit(resume=resume, max_steps=max_steps, show_progress=show_progress)
-    if state.paused:
-        return TrainingResult(Path(config.output_dir), {"global_step": state.global_step}, {}, completed=False)
+    with process_group(world):
+        trainer = Trainer(model, tokenizer, splits, loss_fn, config, world)
+        trainer.wandb_run = wandb_run
+        state = trainer.fit(resume=resume, max_steps=max_steps, show_progress=show_progress)
+    if state.paused or not world.is_main:
+        metrics = {"global_step": state.global_step}
+        return TrainingResult(Path(config.output_dir), metrics, {}, completed=not state.paused)
     model = trainer.model.cpu()
 
     validation_logits = predict_logits(model, tokenizer, splits.validation.texts)
@@ -125,6 +139,23 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
     }
     log.info("%s; validation ECE %.4f -> %.4f", calibration["reason"], *validation_ece.values())
     test_logits = predict_logits(model, tokenizer, splits.test.texts)
+    detector, validation_novelty = fit_detector(model, tokenizer, splits)
+    test_novelty = detector.score(features_and_logits(model, tokenizer, splits.test.texts)[0])
+    novelty = {
+        "detector": SHIPPED_SCORE,
+        "features": int(detector.precision_factor.shape[0]),
+        "flag_rate": detector.flag_rate,
+        "threshold": detector.threshold,
+        "test_in_scope_flagged": round(float(np.mean(test_novelty > detector.threshold)), 4),
+    }
+    log.info(
+        "novelty detector: %s on %d features, threshold %.2f flags %.1f%% of the test split (%.0f%% of validation)",
+        SHIPPED_SCORE,
+        novelty["features"],
+        detector.threshold,
+        100 * novelty["test_in_scope_flagged"],
+        100 * detector.flag_rate,
+    )
     reference = drift_reference(
         softmax(np.concatenate([validation_logits, test_logits]), temperature),
         splits.labels,
@@ -176,6 +207,7 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
         "validation_ece": validation_ece,
         "test": {key: evaluation["test"][key] for key in ("accuracy", "macro_f1", "weighted_f1", "ece")},
         "baseline": baseline,
+        "novelty": novelty,
         "training_seconds": round(time.monotonic() - started, 1),
         "peak_memory_mb": round(peak_memory_mb(), 1),
     }
@@ -191,6 +223,7 @@ def _train(config: TrainingConfig, *, resume: bool, max_steps, wandb: bool, show
         splits={"validation": splits.validation, "test": splits.test},
         review_policy=policy,
     )
+    save_detector(directory, detector, validation_novelty)
     if trainer.wandb_run is not None:
         trainer.wandb_run.summary.update(metrics["test"])
         trainer.wandb_run.finish()

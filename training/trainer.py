@@ -5,6 +5,12 @@ padding over length-grouped batches, early stopping on validation macro-F1 and r
 state. The best weights by validation macro-F1 are kept on disk, so an interrupted run
 resumes (``resume=True``) without losing them. Every ``log_every_steps`` steps and every
 epoch a line goes to ``metrics.jsonl``.
+
+Under torchrun (several processes, see ``training/distributed.py``) the model is wrapped in
+DistributedDataParallel and each process trains on its share of every global batch. The main
+process alone validates (and sends the result to the others, so that every process takes the same
+early-stopping decision), writes the log, the best weights and the state, and shows progress; every
+process reads the state on resume.
 """
 
 import json
@@ -23,6 +29,7 @@ from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import PAUSED_STATE_DIRNAME
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
+from ticket_classifier.training.distributed import SINGLE_PROCESS, World, from_main_process, mean_over_processes
 from ticket_classifier.training.inference import predict_logits
 from ticket_classifier.training.metrics import summary_from_logits
 
@@ -73,11 +80,21 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> li
 class Trainer:
     """Fits a sequence classifier on :class:`DatasetSplits`; see the module docstring."""
 
-    def __init__(self, model, tokenizer: TicketTokenizer, splits: DatasetSplits, loss_fn, config: TrainingConfig):
+    def __init__(
+        self,
+        model,
+        tokenizer: TicketTokenizer,
+        splits: DatasetSplits,
+        loss_fn,
+        config: TrainingConfig,
+        world: World = SINGLE_PROCESS,
+    ):
         self.config = config
         self.optimization = config.optimization
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = model.to(self.device)
+        self.world = world
+        self.device = world.device()
+        self.model = model.to(self.device)  # the plain module: its state_dict is the same with any number of processes
+        self.network = self.model  # what the training steps call: the model wrapped in DDP during fit() with processes
         self.tokenizer = tokenizer
         self.splits = splits
         self.loss_fn = loss_fn.to(self.device)
@@ -104,14 +121,24 @@ class Trainer:
         self._pause_at: int | None = None
 
     def fit(self, *, resume: bool = False, max_steps: int | None = None, show_progress: bool = True) -> LoopState:
-        """Train until the last epoch or early stopping; leave the best weights loaded.
+        """Train until the last epoch or early stopping; leave the best weights loaded (in the main process).
 
         With ``max_steps``, stop after that many steps in this sitting, save the state and
         return with ``state.paused`` set: a later ``fit(resume=True)`` continues exactly there.
         """
+        if self.world.size > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        try:
+            return self._fit(resume, max_steps, show_progress)
+        finally:
+            self.network = self.model  # DDP lets go of the process group before it is destroyed (distributed.py)
+
+    def _fit(self, resume: bool, max_steps: int | None, show_progress: bool) -> LoopState:
+        """The loop of :meth:`fit`."""
         if resume:
             self._load_state()
-        else:
+        elif self.world.is_main:
             self._start_fresh()
         self.state.paused = False
         self._pause_at = None if max_steps is None else self.state.global_step + max_steps
@@ -120,7 +147,8 @@ class Trainer:
             if self.state.paused:
                 log.info("paused after step %d; continue with resume", self.state.global_step)
                 return self.state
-        self.model.load_state_dict(load_file(str(self.state_dir / BEST_WEIGHTS_FILENAME)))
+        if self.world.is_main:
+            self.model.load_state_dict(load_file(str(self.state_dir / BEST_WEIGHTS_FILENAME)))
         self.model.eval()
         return self.state
 
@@ -140,7 +168,7 @@ class Trainer:
             total=len(batches),
             initial=state.step_in_epoch,
             desc=f"epoch {state.epoch}/{optimization.epochs}",
-            disable=not show_progress,
+            disable=not show_progress or not self.world.is_main,
             dynamic_ncols=True,
         )
         recent = []
@@ -171,12 +199,13 @@ class Trainer:
         self._end_epoch(float(np.mean(recent)) if recent else float("nan"))
 
     def _train_step(self, rows: np.ndarray) -> float:
-        """Forward, backward, clip and step on one batch; returns its loss."""
+        """Forward, backward, clip and step on one global batch (this process's share of it); returns its loss."""
+        rows, factor = self.world.share(rows)
         texts = [self.splits.train.texts[i] for i in rows]
         inputs = {name: torch.from_numpy(array).to(self.device) for name, array in self.tokenizer.encode(texts).items()}
         targets = torch.from_numpy(self.train_targets[rows]).to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_amp):
-            loss = self.loss_fn(self.model(**inputs).logits, targets)
+            loss = self.loss_fn(self.network(**inputs).logits, targets) * factor
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimization.max_grad_norm)
@@ -184,21 +213,25 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return mean_over_processes(loss, self.world)
 
     def _end_epoch(self, train_loss: float) -> None:
-        """Validate, keep the best weights, decide on early stopping, save the state."""
+        """Validate (the main process), keep the best weights, decide on early stopping, save the state."""
         state = self.state
-        logits = predict_logits(self.model, self.tokenizer, self.splits.validation.texts)
-        validation = summary_from_logits(logits, self.validation_targets)
+        validation = None
+        if self.world.is_main:
+            logits = predict_logits(self.model, self.tokenizer, self.splits.validation.texts)
+            validation = summary_from_logits(logits, self.validation_targets)
+        validation = from_main_process(validation, self.world)
         entry = {"event": "epoch", "epoch": state.epoch, "train_loss": train_loss, "validation": validation}
         state.history.append(entry)
         self._log_line(entry)
         improved = validation["macro_f1"] > state.best_f1
         if improved:
             state.best_f1, state.best_epoch, state.epochs_without_improvement = validation["macro_f1"], state.epoch, 0
-            weights = {name: tensor.detach().cpu().contiguous() for name, tensor in self.model.state_dict().items()}
-            save_file(weights, str(self.state_dir / BEST_WEIGHTS_FILENAME))
+            if self.world.is_main:
+                weights = {name: tensor.detach().cpu().contiguous() for name, tensor in self.model.state_dict().items()}
+                save_file(weights, str(self.state_dir / BEST_WEIGHTS_FILENAME))
         else:
             state.epochs_without_improvement += 1
         log.info(
@@ -218,7 +251,9 @@ class Trainer:
         self._save_state()
 
     def _log_line(self, entry: dict) -> None:
-        """Append one JSON line to the metrics log (and to Weights & Biases when enabled)."""
+        """Append one JSON line to the metrics log (and to Weights & Biases when enabled); main process only."""
+        if not self.world.is_main:
+            return
         with (self.output_dir / METRICS_LOG_FILENAME).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
         if self.wandb_run is not None:
@@ -227,7 +262,9 @@ class Trainer:
             self.wandb_run.log(flat, step=self.state.global_step)
 
     def _save_state(self) -> None:
-        """Write everything needed to resume."""
+        """Write everything needed to resume (the main process; every process holds the same state)."""
+        if not self.world.is_main:
+            return
         torch.save(
             {
                 "loop": asdict(self.state),

@@ -17,8 +17,8 @@ from ticket_classifier.build.quantization import (
     quantize_keeping_sensitive_nodes,
 )
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
-from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy
+from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS, NOVELTY_SCORE
+from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy, read_split
 from ticket_classifier.training.inference import predict_logits, softmax
 
 pytestmark = pytest.mark.slow
@@ -51,10 +51,39 @@ def test_every_precision_passes_its_gate(exported):
 def test_graph_has_dynamic_axes_and_calibrated_outputs(exported):
     output, _ = exported
     graph = onnx.load(str(output / "model.fp32.onnx")).graph
-    assert [o.name for o in graph.output] == ["logits", "probabilities"]
+    assert [o.name for o in graph.output] == list(CLASSIFIER_OUTPUTS)
     for tensor in graph.input:
         dims = tensor.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch" and dims[1].dim_param == "sequence"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_the_served_novelty_score_is_the_detectors_and_its_nodes_stay_fp32(exported, tiny_model, precision):
+    """The graph's novelty output equals the checkpoint detector's score in PyTorch, in every precision;
+    the detector's nodes are neither quantized nor converted to FP16."""
+    from ticket_classifier.build.graph_optimization import detector_nodes
+    from ticket_classifier.build.parity import onnx_outputs
+    from ticket_classifier.training.novelty import features_and_logits, load_detector
+
+    output, report = exported
+    path = output / f"model.{precision}.onnx"
+    model = onnx.load(str(path))
+    nodes = {node.name: node for node in model.graph.node}
+    kept = detector_nodes(model)
+    assert len(kept) >= 6 and all(
+        nodes[name].op_type not in ("MatMulInteger", "DynamicQuantizeMatMul") for name in kept
+    )
+    initializers = {init.name: init.data_type for init in model.graph.initializer}
+    assert initializers["novelty_precision_factor"] == onnx.TensorProto.FLOAT
+    checkpoint = load_checkpoint(tiny_model.checkpoint)
+    detector = load_detector(tiny_model.checkpoint)
+    texts, _ = read_split(tiny_model.checkpoint, "test")
+    expected = detector.score(features_and_logits(checkpoint.model, checkpoint.tokenizer, texts)[0])
+    (served,) = onnx_outputs(path, checkpoint.tokenizer, texts, [NOVELTY_SCORE])
+    tolerance = {"fp32": 1e-3, "fp16": 2e-2, "int8": 0.15}[precision]
+    np.testing.assert_allclose(served[:, 0], expected, rtol=tolerance, atol=tolerance * np.median(expected))
+    variant = next(v for v in report["variants"] if v["precision"] == precision)
+    assert variant["novelty_agreement"] >= GATES[precision].review_agreement
 
 
 def test_fusions_and_fp16_io(exported):

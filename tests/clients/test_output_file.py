@@ -44,7 +44,7 @@ def test_a_prediction_row_carries_the_input_then_the_prediction(tmp_path):
     file = source(tmp_path, ["A,VPN,down"])
     assert prediction_row(file.rows[0], PREDICTION) == [
         "A", "VPN", "down", "Network", "0.912346", "Network:0.9123|Email:0.0500", "true",
-        "confidence low; margin small", "1-fp32-abcd", 2, file.rows[0].text_sha256,
+        "confidence low; margin small", "1-fp32-abcd", "0.0000", 2, file.rows[0].text_sha256,
     ]  # fmt: skip
     assert output_columns(file.header) == ["ticket_id", "subject", "description", *PREDICTION_COLUMNS]
 
@@ -123,7 +123,7 @@ def test_restoring_input_order_renumbers_lines_from_this_input(tmp_path):
 
 def test_without_an_id_column_records_are_known_by_their_line(tmp_path):
     header = ["subject", "description", *PREDICTION_COLUMNS]
-    record = ["VPN", "down", "Network", "0.9", "", "false", "", "v", "7", "abc"]
+    record = ["VPN", "down", "Network", "0.9", "", "false", "", "v", "0.5", "7", "abc"]
     assert record_id(record, header, ["subject", "description"], "ticket_id") == "row-7"
     assert (
         record_id(["X1", *record], ["ticket_id", *header], ["ticket_id", "subject", "description"], "ticket_id") == "X1"

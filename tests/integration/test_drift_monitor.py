@@ -68,7 +68,7 @@ def test_reference_of_the_active_version_and_psi_after_traffic(served):
     psi = monitor.step()
     assert value(monitor, "ticket_classifier_drift_window_predictions", window="time") == 60
     assert value(monitor, "ticket_classifier_drift_window_predictions", window="count") >= 50
-    assert set(psi) == {(s, w) for s in ("category", "confidence") for w in ("time", "count")}
+    assert set(psi) == {(s, w) for s in ("category", "confidence", "unknown_category") for w in ("time", "count")}
     assert all(value >= 0 for value in psi.values())
 
 
@@ -364,4 +364,11 @@ def test_the_sidecar_s_psi_equals_one_computed_from_the_reference_and_triton_s_o
     expected_confidence = by_hand_psi(reference["confidence_shares"], bins, epsilon)
     assert psi[("category", "time")] == pytest.approx(expected_category, rel=1e-9)
     assert psi[("confidence", "time")] == pytest.approx(expected_confidence, rel=1e-9)
+    flagged = metric_total(after, "ticket_classifier_review_rules_total", rule="unknown_category") - metric_total(
+        before, "ticket_classifier_review_rules_total", rule="unknown_category"
+    )
+    share = reference["unknown_category_share"]
+    assert share == 0.05  # repository.novelty_flag_rate, written by the builder
+    expected_unknown = by_hand_psi([share, 1 - share], [flagged, 80 - flagged], epsilon)
+    assert psi[("unknown_category", "time")] == pytest.approx(expected_unknown, rel=1e-9)
     assert expected_category > 0.01, "a mixed stream is measurably off the reference"

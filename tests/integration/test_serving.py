@@ -78,8 +78,10 @@ def test_prediction_has_the_documented_shape(tiny_server):
         "review_reasons",
         "review_policy",
         "model_version",
+        "novelty",
     }
     assert result["review_policy"] == "server"
+    assert result["novelty"] >= 0.0
     assert len(result["top_3_predictions"]) == 3
     assert result["top_3_predictions"][0]["category"] == result["category"]
     assert 0.0 < result["confidence"] <= 1.0

@@ -1,6 +1,7 @@
 """The product's own metrics on Triton's endpoint, and the server-side review flag."""
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from ticket_classifier.build.repository import build_repository
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.clients.review import ReviewPolicy
+from ticket_classifier.runtime.contract import POSTPROCESS, REVIEW_POLICY_FILENAME
 from ticket_classifier.server import ServerConfig, TritonServer
 from ticket_classifier.training.demo_data import generate_tickets
 
@@ -72,14 +74,19 @@ def test_counters_add_up_to_the_tickets_sent(fresh_server, metric_total):
 def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_metrics_agree(
     fresh_server, tmp_path, metric_total
 ):
-    server, _, policy = fresh_server
+    server, repository, _ = fresh_server
+    # The policy as served: the build added the model's novelty threshold (the unknown_category rule).
+    policy = ReviewPolicy(**json.loads((repository / POSTPROCESS / "1" / REVIEW_POLICY_FILENAME).read_text()))
+    assert policy.novelty_threshold is not None
     tickets = [(t.subject, t.description) for t in generate_tickets(30, seed=8)]
     source = tmp_path / "tickets.csv"
     with source.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(
             [("ticket_id", "subject", "description")] + [(str(i), *t) for i, t in enumerate(tickets)]
         )
-    expected = [policy.decide(dict(zip(*ranked))) for ranked in _ranked_scores(server, tickets)]
+    expected = [
+        policy.decide(dict(zip(labels, scores)), novelty) for labels, scores, novelty in _ranked_scores(server, tickets)
+    ]
     before = metric_total(scrape(server), "ticket_classifier_review_required_total")
     result = subprocess.run(
         [sys.executable, "-m", "ticket_classifier.cli", "classify", "--url", server.grpc_url, "--input", "tickets.csv",
@@ -98,7 +105,7 @@ def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_met
 
 
 def _ranked_scores(server, tickets):
-    """Each ticket's (labels, scores) as the server ranks them."""
+    """Each ticket's (labels, scores, novelty) as the server ranks and scores them."""
     client = grpcclient.InferenceServerClient(server.grpc_url)
     inputs = []
     for name, values in (("SUBJECT", [s for s, _ in tickets]), ("DESCRIPTION", [d for _, d in tickets])):
@@ -107,7 +114,8 @@ def _ranked_scores(server, tickets):
         inputs.append(tensor)
     result = client.infer("ticket_classifier", inputs)
     labels = [[value.decode() for value in row] for row in result.as_numpy("RANKED_LABELS")]
-    return list(zip(labels, result.as_numpy("RANKED_SCORES").tolist()))
+    novelty = result.as_numpy("NOVELTY").reshape(-1).tolist()
+    return list(zip(labels, result.as_numpy("RANKED_SCORES").tolist(), novelty))
 
 
 def test_metrics_survive_a_second_version_side_by_side(tiny_model, fresh_server, metric_total):

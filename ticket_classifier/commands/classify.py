@@ -142,5 +142,6 @@ def format_prediction(prediction: Prediction) -> str:
         f"confidence:    {prediction.confidence:.3f}\n"
         f"top 3:         {alternatives}\n"
         f"needs review:  {review}\n"
+        f"novelty:       {prediction.novelty:.1f}\n"
         f"model version: {prediction.model_version}"
     )

@@ -1,9 +1,16 @@
 """``demo-data``, ``train`` and ``evaluate``: the training commands."""
 
 import argparse
+import functools
+import logging
+import shlex
+import subprocess
+import sys
 
 from ticket_classifier.commands.flags import columns
 from ticket_classifier.errors import TicketClassifierError
+
+log = logging.getLogger(__name__)
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -61,7 +68,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="train at most this many steps now, then pause (see --resume; default: train to the end)",
     )
     command.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
-    command.set_defaults(handler=_train)
+    command.add_argument(
+        "--nproc",
+        type=int,
+        help="train with this many processes on this machine (PyTorch DDP through torchrun: one per GPU, or CPU "
+        "processes); the batch size stays the global batch and must divide by it (default 1: this process)",
+    )
+    command.set_defaults(handler=functools.partial(_train, command))
 
     command = commands.add_parser("evaluate", help="evaluate a checkpoint and write its report")
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
@@ -70,6 +83,20 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument(
         "--review-policy", help="YAML with a review section for the review numbers (default: the one training used)"
     )
+    held_out = command.add_argument_group(
+        "unknown-ticket detection, measured without peeking",
+        "With --held-out-classes K: retrain from --config with K labels left out (chosen with --held-out-seed) and "
+        "measure each novelty score on their tickets; writes novelty_evaluation.json and .md to --output-dir.",
+    )
+    held_out.add_argument("--held-out-classes", type=int, help="labels left out of training (default: none)")
+    held_out.add_argument(
+        "--config", help="training YAML of the retrained model (needed with --held-out-classes; default none)"
+    )
+    held_out.add_argument("--held-out-seed", type=int, default=13, help="seed of the choice of labels (default 13)")
+    held_out.add_argument(
+        "--flag-rate", type=float, default=0.05, help="share of in-scope validation tickets flagged (default 0.05)"
+    )
+    held_out.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
     command.set_defaults(handler=_evaluate)
 
 
@@ -83,13 +110,16 @@ def _demo_data(args: argparse.Namespace) -> None:
     print(f"wrote {args.rows} {'drifted ' if args.drifted else ''}demo tickets to {path}")
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from ticket_classifier.training.config import training_config
+    from ticket_classifier.training.distributed import World, current_world, is_main_process
     from ticket_classifier.training.evaluation import summary_table
     from ticket_classifier.training.pipeline import train
 
     if args.max_steps is not None and args.max_steps < 1:
         raise TicketClassifierError("--max-steps must be at least 1")
+    if args.nproc is not None and args.nproc < 1:
+        raise TicketClassifierError(f"--nproc must be at least 1, got {args.nproc}")
     config = training_config(
         args.config,
         data=args.data,
@@ -104,7 +134,15 @@ def _train(args: argparse.Namespace) -> None:
         encoding=args.encoding,
         review_policy=args.review_policy,
     )
+    if args.nproc is not None and args.nproc > 1:
+        if current_world().size > 1:
+            raise TicketClassifierError("--nproc starts the training processes: leave it out under torchrun")
+        World(size=args.nproc).check_batch_size(config.optimization.batch_size)
+        _launch(args.nproc, _worker_arguments(parser, args))
+        return
     result = train(config, resume=args.resume, max_steps=args.max_steps, wandb=args.wandb)
+    if not is_main_process():
+        return  # the main process prints the outcome
     if not result.completed:
         print(
             f"paused after step {result.metrics['global_step']}: {result.checkpoint_dir} is not a finished checkpoint "
@@ -115,11 +153,62 @@ def _train(args: argparse.Namespace) -> None:
     print(f"checkpoint written to {result.checkpoint_dir}; report {result.checkpoint_dir / 'report' / 'report.md'}")
 
 
+def _worker_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The command line of ``args`` without ``--nproc``: what each training process runs."""
+    arguments = ["--verbose", "train"] if args.verbose else ["train"]
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest == "nproc" or value is None or value is False:
+            continue
+        arguments += [action.option_strings[0]] if value is True else [action.option_strings[0], str(value)]
+    return arguments
+
+
+def _launch(nproc: int, arguments: list[str]) -> None:
+    """Run ``torchrun --standalone --nproc-per-node nproc -m ticket_classifier.cli ARGUMENTS`` and wait for it."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    command += ["-m", "ticket_classifier.cli", *arguments]
+    log.info("starting %d training processes: %s", nproc, shlex.join(command))
+    returncode = subprocess.run(command).returncode
+    if returncode:
+        raise TicketClassifierError(
+            f"the {nproc} training processes failed (torchrun exit code {returncode}); their errors are above"
+        )
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from ticket_classifier.training.evaluation import summary_table
     from ticket_classifier.training.pipeline import evaluate_checkpoint
 
+    if args.held_out_classes is not None:
+        _evaluate_held_out(args)
+        return
+    if args.config or args.epochs:
+        raise TicketClassifierError("--config and --epochs go with --held-out-classes")
     summary = evaluate_checkpoint(
         args.checkpoint, data=args.data, output_dir=args.output_dir, review_policy=args.review_policy
     )
     print(summary_table(summary))
+
+
+def _evaluate_held_out(args: argparse.Namespace) -> None:
+    from ticket_classifier.training.config import training_config
+    from ticket_classifier.training.held_out import format_table, held_out_evaluation
+    from ticket_classifier.training.pipeline import train
+
+    if not args.config:
+        raise TicketClassifierError("--held-out-classes needs --config (the training YAML to retrain from)")
+    if args.data or args.review_policy:
+        raise TicketClassifierError("--data and --review-policy do not go with --held-out-classes (use --config)")
+    config = training_config(args.config, epochs=args.epochs)
+    output_dir = args.output_dir or "artifacts/novelty_evaluation"
+    evaluation = held_out_evaluation(
+        config,
+        held_out=args.held_out_classes,
+        seed=args.held_out_seed,
+        flag_rate=args.flag_rate,
+        output_dir=output_dir,
+        train=train,
+    )
+    print(format_table(evaluation))
+    print(f"written to {output_dir}/novelty_evaluation.json")

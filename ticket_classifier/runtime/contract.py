@@ -24,10 +24,13 @@ ENSEMBLE_VERSION = "1"  # the ensemble has one version folder; its config pins i
 TEXT_INPUTS = ("SUBJECT", "DESCRIPTION")
 # The tokenizer's outputs, the classifier's inputs (a model uses the first two, or all three):
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# The classifier's outputs; the postprocess step reads the calibrated probabilities.
-LOGITS, PROBABILITIES = "logits", "probabilities"
-CLASSIFIER_OUTPUTS = (LOGITS, PROBABILITIES)
+# The classifier's outputs; the postprocess step reads the calibrated probabilities and the
+# novelty score (the squared Mahalanobis distance of the ticket's features to the nearest
+# category's mean: high for tickets of no trained category; 0 from a model without a detector).
+LOGITS, PROBABILITIES, NOVELTY_SCORE = "logits", "probabilities", "novelty_score"
+CLASSIFIER_OUTPUTS = (LOGITS, PROBABILITIES, NOVELTY_SCORE)
 POSTPROCESS_INPUT = "PROBABILITIES"
+POSTPROCESS_NOVELTY_INPUT = "NOVELTY_SCORE"
 # The ensemble's outputs, one row per ticket.
 CATEGORY = "CATEGORY"
 CONFIDENCE = "CONFIDENCE"
@@ -38,6 +41,7 @@ RANKED_SCORES = "RANKED_SCORES"
 REQUIRES_REVIEW = "REQUIRES_REVIEW"
 REVIEW_REASONS = "REVIEW_REASONS"
 MODEL_VERSION = "MODEL_VERSION"
+NOVELTY = "NOVELTY"
 ENSEMBLE_OUTPUTS = (
     CATEGORY,
     CONFIDENCE,
@@ -48,6 +52,7 @@ ENSEMBLE_OUTPUTS = (
     REQUIRES_REVIEW,
     REVIEW_REASONS,
     MODEL_VERSION,
+    NOVELTY,
 )
 
 # Model parameters (config.pbtxt ``parameters``): size limits, on the tokenizer and the

@@ -44,12 +44,16 @@ class Ranker:
         policy = ReviewPolicy(**_read_json(folder / contract.REVIEW_POLICY_FILENAME))
         return cls(labels, info["model_version"], policy, top_k)
 
-    def rank(self, probabilities: np.ndarray) -> Ranking:
-        """The answer for every row of ``probabilities`` ([tickets, labels])."""
+    def rank(self, probabilities: np.ndarray, novelty: np.ndarray) -> Ranking:
+        """The answer for every row of ``probabilities`` ([tickets, labels]) and ``novelty`` ([tickets, 1])."""
         order = np.argsort(-probabilities, axis=1, kind="stable")
         ranked_scores = np.take_along_axis(probabilities, order, axis=1)
         ranked_labels = self.labels[order]
-        findings = [self.policy.evaluate(dict(zip(self.label_names, row.tolist()))) for row in probabilities]
+        novelty = np.asarray(novelty, dtype=np.float32).reshape(-1, 1)
+        findings = [
+            self.policy.evaluate(dict(zip(self.label_names, row.tolist())), float(score))
+            for row, score in zip(probabilities, novelty[:, 0])
+        ]
         outputs = {
             contract.CATEGORY: ranked_labels[:, :1],
             contract.CONFIDENCE: ranked_scores[:, :1],
@@ -63,6 +67,7 @@ class Ranker:
                 dtype=object,
             ).reshape(-1, 1),
             contract.MODEL_VERSION: np.full((len(probabilities), 1), self.model_version.encode("utf-8"), dtype=object),
+            contract.NOVELTY: novelty,
         }
         return Ranking(outputs, order[:, 0], ranked_scores[:, 0], findings)
 

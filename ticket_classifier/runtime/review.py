@@ -9,6 +9,9 @@ Four rules, each adding a reason (a ticket needs review when any rule fires):
 * **critical**: a critical category's probability reaches its own, low threshold
   (``critical_categories``) while it is *not* the top-1 prediction, so that, say, a
   possible security incident is never silently routed elsewhere;
+* **unknown_category**: the ticket's novelty score (distance to the nearest trained category)
+  exceeds ``novelty_threshold``, which the repository builder sets from the model's novelty
+  detector at ``repository.novelty_flag_rate``; ``None`` (no detector) never fires;
 * the scores must be finite probabilities: NaN or an empty score map is an error
   (``ValueError``), never a silent decision.
 
@@ -20,7 +23,7 @@ and applies the policy server-side, for the review metrics and the ensemble's
 import math
 from dataclasses import dataclass, field
 
-RULES = ("confidence", "margin", "tie", "critical")
+RULES = ("confidence", "margin", "tie", "critical", "unknown_category")
 # How the served model joins a ticket's review reasons into its one REVIEW_REASONS string.
 REASON_SEPARATOR = "; "
 
@@ -33,8 +36,13 @@ class ReviewPolicy:
     category_thresholds: dict[str, float] = field(default_factory=dict)
     critical_categories: dict[str, float] = field(default_factory=dict)
     margin_threshold: float = 0.1
+    novelty_threshold: float | None = None  # set by the repository builder from the model's detector
 
     def __post_init__(self) -> None:
+        if self.novelty_threshold is not None and not (
+            isinstance(self.novelty_threshold, (int, float)) and math.isfinite(self.novelty_threshold)
+        ):
+            raise ValueError(f"review.novelty_threshold must be a finite number, got {self.novelty_threshold}")
         values = {"confidence_threshold": self.confidence_threshold, "margin_threshold": self.margin_threshold}
         values.update({f"category_thresholds.{k}": v for k, v in self.category_thresholds.items()})
         values.update({f"critical_categories.{k}": v for k, v in self.critical_categories.items()})
@@ -57,12 +65,12 @@ class ReviewPolicy:
                 "another policy with --review-policy FILE"
             )
 
-    def decide(self, scores: dict[str, float]) -> tuple[bool, list[str]]:
-        """``(requires_review, reasons)`` for one ticket's label probabilities."""
-        findings = self.evaluate(scores)
+    def decide(self, scores: dict[str, float], novelty: float = 0.0) -> tuple[bool, list[str]]:
+        """``(requires_review, reasons)`` for one ticket's label probabilities and novelty score."""
+        findings = self.evaluate(scores, novelty)
         return bool(findings), [message for _, message in findings]
 
-    def evaluate(self, scores: dict[str, float]) -> list[tuple[str, str]]:
+    def evaluate(self, scores: dict[str, float], novelty: float = 0.0) -> list[tuple[str, str]]:
         """Every rule that fires, as ``(rule, message)`` with ``rule`` one of :data:`RULES`."""
         if not scores:
             raise ValueError("cannot decide on review without scores")
@@ -88,4 +96,7 @@ class ReviewPolicy:
             if critical != category and probability >= minimum:
                 message = f"critical category {critical} at {probability:.2f} (flag from {minimum:.2f})"
                 findings.append(("critical", message))
+        if self.novelty_threshold is not None and novelty > self.novelty_threshold:
+            message = f"unknown category: novelty {novelty:.1f} above {self.novelty_threshold:.1f}"
+            findings.append(("unknown_category", message))
         return findings

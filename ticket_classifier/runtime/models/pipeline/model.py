@@ -58,14 +58,14 @@ class TritonPythonModel:
         self.rejections = RejectionMetrics(pb_utils, args["model_version"])
         if parameters.get(contract.WARMUP_PARAMETER) == "1":
             for length in self.buckets or (self.tokenizer.max_length,):
-                self._probabilities([" ".join(["ticket"] * max(1, length - 2))])
+                self._scores([" ".join(["ticket"] * max(1, length - 2))])
 
     def execute(self, requests):
         """Classify every accepted ticket of every request in one pass; a refused request gets its own error."""
         responses, groups, positions = self.limits.read(pb_utils, requests, self.rejections)
         if not positions:
             return responses
-        ranking = self.ranker.rank(self._probabilities([text for group in groups for text in group]))
+        ranking = self.ranker.rank(*self._scores([text for group in groups for text in group]))
         sizes = [len(group) for group in groups]
         self.metrics.count_ranking(ranking, counted_rows([requests[position] for position in positions], sizes))
         answered = split_responses(pb_utils, ranking.outputs, sizes, self.output_dtypes)
@@ -73,12 +73,15 @@ class TritonPythonModel:
             responses[position] = response
         return responses
 
-    def _probabilities(self, texts):
-        """Calibrated probabilities of ``texts``: one onnxruntime call per padded length."""
+    def _scores(self, texts):
+        """Calibrated probabilities and novelty scores of ``texts``: one onnxruntime call per padded length."""
         probabilities = np.empty((len(texts), len(self.ranker.label_names)), dtype=np.float32)
+        novelty = np.empty((len(texts), 1), dtype=np.float32)
         for rows, feed in self.tokenizer.encode_by_length(texts, buckets=self.buckets):
-            probabilities[rows] = self.session.run([contract.PROBABILITIES], feed)[0]
-        return probabilities
+            probabilities[rows], novelty[rows] = self.session.run(
+                [contract.PROBABILITIES, contract.NOVELTY_SCORE], feed
+            )
+        return probabilities, novelty
 
     def finalize(self):
         """Release the metrics, the session and the tokenizer."""

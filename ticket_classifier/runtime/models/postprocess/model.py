@@ -1,4 +1,4 @@
-"""Triton model: probabilities -> category, confidence, top-k, ranking, review decision and model version.
+"""Triton model: probabilities and novelty -> category, confidence, top-k, ranking, review decision, model version.
 
 The review policy stored with the model version decides here, once, for every client
 (``runtime/ranking.py``): ``REQUIRES_REVIEW`` and ``REVIEW_REASONS`` (the reasons joined by
@@ -44,7 +44,11 @@ class TritonPythonModel:
         arrays = [
             pb_utils.get_input_tensor_by_name(request, contract.POSTPROCESS_INPUT).as_numpy() for request in requests
         ]
-        ranking = self.ranker.rank(np.concatenate(arrays))
+        novelty = [
+            pb_utils.get_input_tensor_by_name(request, contract.POSTPROCESS_NOVELTY_INPUT).as_numpy()
+            for request in requests
+        ]
+        ranking = self.ranker.rank(np.concatenate(arrays), np.concatenate(novelty))
         sizes = [len(array) for array in arrays]
         self.metrics.count_ranking(ranking, counted_rows(requests, sizes))
         return split_responses(pb_utils, ranking.outputs, sizes, self.output_dtypes)
