@@ -183,11 +183,11 @@ def test_a_slow_webhook_never_holds_up_a_scrape(served, receiver):
     with TicketClassifierClient(server.grpc_url) as client:
         client.classify_batch(tickets(60, seed=3))
     started = time.monotonic()
-    monitor.step()  # four statuses change: four messages of 3 s each are due
+    monitor.step()  # six statuses change (three signals, two windows): six messages of 3 s each are due
     monitor.step()
     assert time.monotonic() - started < 2.0
     assert value(monitor, "ticket_classifier_drift_last_scrape_age_seconds") < 2.0
-    assert monitor.webhook.drain(30) and len(WebhookReceiver.messages) == 4
+    assert monitor.webhook.drain(40) and len(WebhookReceiver.messages) == 6
 
 
 @pytest.mark.reliability
@@ -201,9 +201,9 @@ def test_a_failing_webhook_is_retried_then_counted_and_its_url_never_logged(serv
     monitor.step()
     assert monitor.webhook.drain(30)
     sent = value(monitor, "ticket_classifier_drift_webhook_failures_total")
-    assert sent == 4 and value(monitor, "ticket_classifier_drift_webhook_deliveries_total") == 0
+    assert sent == 6 and value(monitor, "ticket_classifier_drift_webhook_deliveries_total") == 0
     attempts = [record for record in caplog.records if "attempt" in record.getMessage()]
-    assert len(attempts) == 12
+    assert len(attempts) == 18
     assert "secret-token-123" not in caplog.text and "http://127.0.0.1:" in caplog.text
 
 
