@@ -83,6 +83,7 @@ def model_card(
             else round(float(np.mean(novelty.reshape(-1) > policy.novelty_threshold)), 4),
         },
         "quality_gate": quality,
+        "distillation": metrics.get("distillation"),
         "training_seconds": metrics.get("training_seconds"),
     }
 
@@ -110,9 +111,20 @@ def _markdown(card: dict) -> str:
         if data.get("date_range"):
             lines.append(f"- tickets from {data['date_range'][0]} to {data['date_range'][1]}")
     lines += ["", "## Quality (test split)", "", "| model | accuracy | macro-F1 |", "| --- | --- | --- |"]
-    lines.append(f"| fine-tuned encoder | {test['accuracy']:.4f} | {test['macro_f1']:.4f} |")
+    name = "distilled student" if card.get("distillation") else "fine-tuned encoder"
+    lines.append(f"| {name} | {test['accuracy']:.4f} | {test['macro_f1']:.4f} |")
     if baseline:
         lines.append(f"| {baseline['name']} | {baseline['accuracy']:.4f} | {baseline['macro_f1']:.4f} |")
+    student = card.get("distillation")
+    if student:
+        kept = student["teacher_layers_kept"]
+        origin = f"teacher layers {kept}" if kept else "the teacher's word embeddings"
+        lines += [
+            "",
+            f"Distilled student `{student['student']}`: {origin}, {student['parameters']:,} of the teacher's "
+            f"{student['teacher_parameters']:,} parameters; teacher `{student['teacher']}` (test macro-F1 "
+            f"{student['teacher_test_macro_f1']}), temperature {student['temperature']}, alpha {student['alpha']}.",
+        ]
     verdict = "passed" if gate["passed"] else "BELOW: served only because --allow-below-baseline was given"
     lines += [
         "",

@@ -130,6 +130,8 @@ def load_checkpoint(directory: "str | Path", **model_options) -> Checkpoint:
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as transformers_logging
 
+    import ticket_classifier.training.cnn_student  # noqa: F401  (registers the cnn student's model class)
+
     transformers_logging.disable_progress_bar()
     directory = check_checkpoint(directory)
     model = AutoModelForSequenceClassification.from_pretrained(directory, **model_options).eval()

@@ -7,6 +7,7 @@ working directory.
 
 import dataclasses
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,14 +118,42 @@ class EvaluationConfig:
             raise ValueError("evaluation.calibration_bins must be at least 2")
 
 
+STUDENT_KINDS = "cnn, or transformer-N (N below the teacher's layer count)"
+
+
+@dataclass
+class DistillationConfig:
+    """Train a student of a fine-tuned teacher instead of fine-tuning the encoder (``training/distillation.py``)."""
+
+    teacher: str | None = None  # the teacher's checkpoint folder; None: ordinary fine-tuning
+    student: str = "transformer-3"
+    temperature: float = 2.0
+    alpha: float = 0.5  # weight of the teacher's softened probabilities; the rest is the hard-label loss
+
+    def __post_init__(self) -> None:
+        if self.student != "cnn" and self.student_layers is None:
+            raise ValueError(f"unknown distillation.student {self.student!r}: the kinds are {STUDENT_KINDS}")
+        if self.temperature <= 0:
+            raise ValueError(f"distillation.temperature must be positive, got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"distillation.alpha must lie in [0, 1], got {self.alpha}")
+
+    @property
+    def student_layers(self) -> int | None:
+        """N of ``transformer-N``, or None for another kind."""
+        match = re.fullmatch(r"transformer-([1-9][0-9]*)", self.student)
+        return int(match.group(1)) if match else None
+
+
 @dataclass
 class TrainingConfig:
-    """Everything ``ticket-classifier train`` needs."""
+    """Everything ``ticket-classifier train`` (and ``distill``) needs."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: EncoderConfig = field(default_factory=EncoderConfig)
     optimization: OptimizationConfig = field(default_factory=OptimizationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
     output_dir: str = "artifacts/checkpoint"
 
 
@@ -136,6 +165,7 @@ def load_training_config(path: str) -> TrainingConfig:
     config.data.test_path = _beside(folder, config.data.test_path)
     config.output_dir = _beside(folder, config.output_dir)
     config.evaluation.review_policy = _beside(folder, config.evaluation.review_policy)
+    config.distillation.teacher = _beside(folder, config.distillation.teacher)
     local_encoder = folder / config.model.encoder
     if not Path(config.model.encoder).is_absolute() and local_encoder.is_dir():
         config.model.encoder = str(local_encoder)

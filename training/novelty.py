@@ -202,11 +202,13 @@ def load_detector(directory: "str | Path", flag_rate: float = DEFAULT_FLAG_RATE)
         raise TicketClassifierError(f"{path} is not a readable novelty detector: {exc}") from None
 
 
-def fit_detector(model, tokenizer: TicketTokenizer, splits, flag_rate: float = DEFAULT_FLAG_RATE):
+def fit_detector(
+    model, tokenizer: TicketTokenizer, splits, validation_features: np.ndarray, flag_rate: float = DEFAULT_FLAG_RATE
+):
     """The Mahalanobis detector of a trained model, fitted on its training split; returns
-    ``(detector calibrated at flag_rate on the validation split, validation scores)``."""
+    ``(detector calibrated at flag_rate on the validation features, validation scores)``."""
     index = {label: i for i, label in enumerate(splits.labels)}
     features, _ = features_and_logits(model, tokenizer, splits.train.texts)
     detector = MahalanobisDetector.fit(features, np.array([index[label] for label in splits.train.labels]), len(index))
-    validation_scores = detector.score(features_and_logits(model, tokenizer, splits.validation.texts)[0])
+    validation_scores = detector.score(validation_features)
     return detector.calibrate(validation_scores, flag_rate), validation_scores

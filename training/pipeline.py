@@ -26,6 +26,7 @@ from ticket_classifier.training.checkpoint import (
 )
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DataReport, data_provenance, load_labeled_texts, prepare_splits
+from ticket_classifier.training.distillation import DistillationLoss, prepare_student
 from ticket_classifier.training.distributed import World, current_world, main_process_logs, process_group
 from ticket_classifier.training.encoder import load_classifier, load_ticket_tokenizer
 from ticket_classifier.training.evaluation import (
@@ -113,14 +114,22 @@ def _train(
     set_seed(optimization.seed)  # before the new classification head is initialised
     splits = prepare_splits(config.data, optimization.seed)
     policy = checked_review_policy(config.evaluation, splits.labels)  # fail before training, not after
-    model = load_classifier(config.model.encoder, splits.labels)
-    tokenizer = load_ticket_tokenizer(config.model.encoder, model, max_length=config.model.max_length)
+    student = prepare_student(config.distillation, splits) if config.distillation.teacher else None
+    if student is None:
+        model = load_classifier(config.model.encoder, splits.labels)
+        tokenizer = load_ticket_tokenizer(config.model.encoder, model, max_length=config.model.max_length)
+    else:
+        model, tokenizer = student.model, student.tokenizer
     if config.model.freeze_embeddings or config.model.freeze_layers:
         frozen = freeze(model, embeddings=config.model.freeze_embeddings, layers=config.model.freeze_layers)
         log.info("froze %d of %d parameters", frozen, sum(p.numel() for p in model.parameters()))
     loss_fn = make_loss(optimization, splits.labels, splits.train.labels)
+    if student is not None:
+        loss_fn = DistillationLoss(loss_fn, config.distillation.temperature, config.distillation.alpha)
     with process_group(world):
-        trainer = Trainer(model, tokenizer, splits, loss_fn, config, world)
+        trainer = Trainer(
+            model, tokenizer, splits, loss_fn, config, world, teacher_logits=student and student.teacher_logits
+        )
         trainer.wandb_run = wandb_run
         state = trainer.fit(resume=resume, max_steps=max_steps, show_progress=show_progress)
     if state.paused or not world.is_main:
@@ -128,7 +137,7 @@ def _train(
         return TrainingResult(Path(config.output_dir), metrics, {}, completed=not state.paused)
     model = trainer.model.cpu()
 
-    validation_logits = predict_logits(model, tokenizer, splits.validation.texts)
+    validation_features, validation_logits = features_and_logits(model, tokenizer, splits.validation.texts)
     validation_targets = targets_for(splits.validation.labels, splits.labels, "validation split")
     calibration = choose_temperature(validation_logits, validation_targets)
     temperature = calibration["temperature"]
@@ -138,9 +147,9 @@ def _train(
         "after": expected_calibration_error(softmax(validation_logits, temperature), validation_targets, bins),
     }
     log.info("%s; validation ECE %.4f -> %.4f", calibration["reason"], *validation_ece.values())
-    test_logits = predict_logits(model, tokenizer, splits.test.texts)
-    detector, validation_novelty = fit_detector(model, tokenizer, splits)
-    test_novelty = detector.score(features_and_logits(model, tokenizer, splits.test.texts)[0])
+    test_features, test_logits = features_and_logits(model, tokenizer, splits.test.texts)
+    detector, validation_novelty = fit_detector(model, tokenizer, splits, validation_features)
+    test_novelty = detector.score(test_features)
     novelty = {
         "detector": SHIPPED_SCORE,
         "features": int(detector.precision_factor.shape[0]),
@@ -208,6 +217,7 @@ def _train(
         "test": {key: evaluation["test"][key] for key in ("accuracy", "macro_f1", "weighted_f1", "ece")},
         "baseline": baseline,
         "novelty": novelty,
+        "distillation": student and student.summary,
         "training_seconds": round(time.monotonic() - started, 1),
         "peak_memory_mb": round(peak_memory_mb(), 1),
     }

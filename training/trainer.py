@@ -88,8 +88,10 @@ class Trainer:
         loss_fn,
         config: TrainingConfig,
         world: World = SINGLE_PROCESS,
+        teacher_logits: np.ndarray | None = None,
     ):
         self.config = config
+        self.teacher_logits = teacher_logits  # distillation: the loss also takes the teacher's logits of each row
         self.optimization = config.optimization
         self.world = world
         self.device = world.device()
@@ -204,8 +206,9 @@ class Trainer:
         texts = [self.splits.train.texts[i] for i in rows]
         inputs = {name: torch.from_numpy(array).to(self.device) for name, array in self.tokenizer.encode(texts).items()}
         targets = torch.from_numpy(self.train_targets[rows]).to(self.device)
+        teacher = () if self.teacher_logits is None else (torch.from_numpy(self.teacher_logits[rows]).to(self.device),)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_amp):
-            loss = self.loss_fn(self.network(**inputs).logits, targets) * factor
+            loss = self.loss_fn(self.network(**inputs).logits, targets, *teacher) * factor
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimization.max_grad_norm)

@@ -11,7 +11,18 @@ from tritonclient.grpc import model_config_pb2
 from ticket_classifier.cli import main
 from ticket_classifier.runtime.contract import LENGTH_BUCKETS_PARAMETER, TOKENIZER
 
-COMMANDS = ["demo-data", "train", "evaluate", "export", "build-repository", "rollout", "serve", "classify", "demo"]
+COMMANDS = [
+    "demo-data",
+    "train",
+    "distill",
+    "evaluate",
+    "export",
+    "build-repository",
+    "rollout",
+    "serve",
+    "classify",
+    "demo",
+]
 
 
 def run(capsys, *argv):

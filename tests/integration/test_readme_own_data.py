@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from ticket_classifier.runtime.contract import MODEL_CARD_MARKDOWN, POSTPROCESS
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Train on your own tickets"
@@ -83,9 +85,10 @@ def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
     (folder / policy_name).write_text(yaml_blocks[0], encoding="utf-8")
     shell = [command for language, text in blocks if language == "bash" for command in commands(text)]
     assert [command[1] for command in shell] == [
-        "train", "evaluate", "export", "build-repository", "build-repository", "serve", "classify"
+        "train", "evaluate", "export", "build-repository", "build-repository", "serve", "classify",
+        "distill", "export", "build-repository",
     ]  # fmt: skip
-    train, evaluate, export, build, build_anyway, serve, classify = shell
+    train, evaluate, export, build, build_anyway, serve, classify, *student = shell
     for step in (train, evaluate, export):
         done = run(step, folder, env)
         assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
@@ -125,3 +128,8 @@ def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
     assert all(
         row["predicted_category"] in LABELS and row["model_version"].startswith("1-fp32-") for row in predictions
     )
+    for step in student:  # the distilled student, built into its own repository
+        done = run(step, folder, env)
+        assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
+    card = folder / "my_model" / "student_repository" / POSTPROCESS / "1" / MODEL_CARD_MARKDOWN
+    assert "Distilled student `transformer-3`: teacher layers [0, 2, 5]" in card.read_text()

@@ -39,9 +39,30 @@ def test_benchmark_measures_triton_the_ceiling_and_the_peers(tiny_model, demo_cs
     assert "ratios (fp32, grpc)" in out and "ms per request" in out and "gen CPU" in out
 
 
+@with_tiny_model
+def test_a_student_is_measured_beside_its_teacher_in_the_same_run(tiny_model, demo_csv, tmp_path):
+    from ticket_classifier.build.onnx_export import export_variants
+
+    student = tmp_path / "student"
+    assert main(["distill", "--teacher", str(tiny_model.checkpoint), "--output-dir", str(student),
+                 "--student", "cnn", "--epochs", "1"]) == 0  # fmt: skip
+    export_variants(student, tmp_path / "student_onnx", precisions=("fp32",))
+    output = tmp_path / "serving.json"
+    arguments = ["--variants", "fp32", "--concurrency", "16", "--protocols", "grpc", "--peers", "none", *SHORT]
+    compare = ["--compare", f"{student}:{tmp_path / 'student_onnx'}", "--output", str(output)]
+    assert main(["benchmark-serving", *model_flags(tiny_model, demo_csv), *arguments, *compare]) == 0
+    (model,) = json.loads(output.read_text())["compared"]
+    assert model["checkpoint"] == str(student) and model["precision"] == "fp32"
+    assert [(row["target"], row["concurrency"], row["errors"]) for row in model["served"]] == [("student", 16, 0)]
+    assert model["ceiling"]["texts_per_s"] > 0
+    assert model["ratios"]["served_throughput_over_reference_at_16"] > 0
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
+        (["--compare", "no-colon"], "--compare takes CHECKPOINT:ONNX_DIR"),
+        (["--compare", "/nowhere:/nowhere/onnx"], "folder not found: /nowhere"),
         (["--variants", "fp64"], "unknown benchmark variant"),
         (["--protocols", "grpc,smtp"], "unknown benchmark protocol"),
         (["--peers", "flask"], "unknown benchmark peer"),

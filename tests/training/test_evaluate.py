@@ -87,3 +87,27 @@ def test_wandb_without_the_package_is_a_clear_error(tmp_path, capsys):
     config.write_text("data:\n  path: some.csv\noutput_dir: unused\n")
     code = main(["train", "--config", str(config), "--output-dir", str(tmp_path / "o"), "--wandb"])
     assert code == 1 and "wandb" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--config", "c.yaml"], "--config and --epochs go with --held-out-classes"),
+        (["--epochs", "2"], "--config and --epochs go with --held-out-classes"),
+        (["--held-out-classes", "2"], "--held-out-classes needs --config"),
+        (["--held-out-classes", "2", "--config", "c.yaml", "--data", "d.csv"], "--data and --review-policy do not go"),
+        (
+            ["--held-out-classes", "2", "--config", "c.yaml", "--flag-rate", "0.7"],
+            "flag rate must be between 0 and 0.5",
+        ),
+        (["--held-out-classes", "0", "--config", "c.yaml"], "--held-out-classes must be between 1 and"),
+    ],
+)
+def test_held_out_flags_that_do_not_fit_together_are_one_line_errors(arguments, message, tmp_path, capsys, monkeypatch):
+    write_demo_csv(tmp_path / "d.csv")
+    (tmp_path / "c.yaml").write_text("data:\n  path: d.csv\noutput_dir: unused\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["evaluate", *arguments])
+    error = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in error and message in error
+    assert not (tmp_path / "unused").exists()  # refused before any training

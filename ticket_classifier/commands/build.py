@@ -122,6 +122,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="peer services, comma-separated (the onnxruntime peer serves the first variant's precision); "
         "'none' for none",
     )
+    command.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="CHECKPOINT:ONNX_DIR",
+        help="another model to measure in the same run under the first variant (a distilled student beside its "
+        "teacher, say); repeatable (default: none)",
+    )
     command.add_argument("--window-ms", type=int, default=3000, help="perf_analyzer measurement window (default 3000)")
     command.add_argument("--peer-seconds", type=float, default=9.0, help="wrk run per level (default 9)")
     command.add_argument("--ceiling-seconds", type=float, default=8.0, help="in-process run per split (default 8)")
@@ -213,9 +221,23 @@ def _benchmark_serving(args: argparse.Namespace) -> None:
     )
     tickets = read_tickets(args.data, comma_list(args.text_fields), args.tickets)
     base = production_config(args.config)[0].repository
-    results = benchmark.run_benchmark(args.checkpoint, args.onnx_dir, tickets, plan, base=base)
+    others = [compared_model(value) for value in args.compare]
+    results = benchmark.run_benchmark(args.checkpoint, args.onnx_dir, tickets, plan, base=base, others=others)
     print()
     print(benchmark.format_profile(results["served"], plan.variants[0], 1, plan.protocols[0]))
     print(benchmark.format_ratios(results["ratios"]))
+    for model in results["compared"]:
+        print(f"{model['checkpoint']}: {model['ratios']}")
     path = benchmark.write_results(args.output, results, " ".join(sys.argv))
     print(f"written to {path}")
+
+
+def compared_model(value: str) -> tuple[Path, Path]:
+    """``CHECKPOINT:ONNX_DIR`` of ``--compare``, both folders checked."""
+    checkpoint, separator, onnx_dir = value.rpartition(":")
+    if not separator or not checkpoint or not onnx_dir:
+        raise TicketClassifierError(f"--compare takes CHECKPOINT:ONNX_DIR, got {value!r}")
+    for folder in (checkpoint, onnx_dir):
+        if not Path(folder).is_dir():
+            raise TicketClassifierError(f"--compare {value}: folder not found: {folder}")
+    return Path(checkpoint), Path(onnx_dir)

@@ -146,6 +146,19 @@ def measure_peer(
     return rows
 
 
+def measure_other_model(
+    checkpoint: Path, onnx_dir: Path, base: RepositoryOptions, plan: BenchmarkPlan, analyzer, tickets, report=print
+) -> dict:
+    """Another model (a distilled student, say) under the first variant's options: its ceiling and its
+    served load points, named after its checkpoint folder."""
+    options = variant_options(base, plan.variants[0], onnx_dir)
+    report(f"{checkpoint}: ceiling ({options.precision} in-process)")
+    ceiling = measure_ceiling(checkpoint, onnx_dir / onnx_filename(options.precision), tickets, plan.ceiling_seconds)
+    report(format_ceiling(ceiling))
+    served = measure_triton(checkpoint, onnx_dir, options, checkpoint.name, plan, analyzer, report)
+    return {"checkpoint": str(checkpoint), "precision": options.precision, "ceiling": ceiling, "served": served}
+
+
 def run_benchmark(
     checkpoint: "str | Path",
     onnx_dir: "str | Path",
@@ -153,9 +166,11 @@ def run_benchmark(
     plan: BenchmarkPlan,
     *,
     base: RepositoryOptions | None = None,
+    others: "list[tuple[Path, Path]]" = (),
     report=print,
 ) -> dict:
-    """Ceiling, Triton variants and peers, measured in this order in one run; the results with ratios."""
+    """Ceiling, Triton variants, the ``others`` models (checkpoint, export folder) and peers, measured in
+    this order in one run; the results with ratios."""
     checkpoint, onnx_dir = Path(checkpoint), Path(onnx_dir)
     base = base or RepositoryOptions()
     reference_options = variant_options(base, plan.variants[0], onnx_dir)
@@ -175,6 +190,10 @@ def run_benchmark(
         for name in plan.variants:
             options = variant_options(base, name, onnx_dir)
             served += measure_triton(checkpoint, onnx_dir, options, name, plan, analyzer, report)
+        compared = [
+            measure_other_model(Path(other), Path(other_onnx), base, plan, analyzer, tickets, report)
+            for other, other_onnx in others
+        ]
         peers = []
         for name in plan.peers:
             peers += measure_peer(checkpoint, onnx_dir, reference_options.precision, name, plan, wrk, report)
@@ -183,6 +202,7 @@ def run_benchmark(
         "served": served,
         "peers": peers,
         "ratios": ratios(ceiling, served, peers, plan.variants[0], plan.protocols[0]),
+        "compared": [{**model, "ratios": model_ratios(served, model, plan)} for model in compared],
         "options": {name: asdict(variant_options(base, name, onnx_dir)) for name in plan.variants},
     }
     return results
@@ -219,6 +239,22 @@ def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str, p
             )
             result[f"p99_ms_vs_{peer}_at_{level}"] = [loaded["p99_ms"], other["p99_ms"]]
     return result
+
+
+def model_ratios(served: list[dict], model: dict, plan: BenchmarkPlan) -> dict:
+    """Another model's throughput over the benchmarked one's, in-process and served at the loaded level."""
+    reference = _point(served, plan.variants[0], THROUGHPUT_LEVEL, plan.protocols[0])
+    other = _point(model["served"], Path(model["checkpoint"]).name, THROUGHPUT_LEVEL, plan.protocols[0])
+    return {
+        f"served_throughput_over_reference_at_{THROUGHPUT_LEVEL}": round(
+            other["throughput_per_s"] / reference["throughput_per_s"], 2
+        )
+        if reference and other
+        else None,
+        "served_over_own_ceiling": round(other["throughput_per_s"] / model["ceiling"]["texts_per_s"], 3)
+        if other
+        else None,
+    }
 
 
 def header() -> str:

@@ -1,4 +1,4 @@
-"""``demo-data``, ``train`` and ``evaluate``: the training commands."""
+"""``demo-data``, ``train``, ``distill`` and ``evaluate``: the training commands."""
 
 import argparse
 import functools
@@ -9,6 +9,7 @@ import sys
 
 from ticket_classifier.commands.flags import columns
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.training.config import DistillationConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,51 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     command.set_defaults(handler=functools.partial(_train, command))
 
+    command = commands.add_parser(
+        "distill",
+        help="train a fast student of a fine-tuned checkpoint",
+        description="Train a shallow student (the teacher's architecture with fewer layers) on the teacher's "
+        "softened probabilities and the hard labels, over the teacher's own data and splits. The result is a "
+        "checkpoint like train's: evaluate, export, build-repository and serve it the same way.",
+    )
+    command.add_argument(
+        "--teacher",
+        default="artifacts/checkpoint",
+        help="the fine-tuned checkpoint to learn from (default %(default)s)",
+    )
+    command.add_argument(
+        "--output-dir", default="artifacts/student", help="the student's checkpoint folder (default %(default)s)"
+    )
+    command.add_argument(
+        "--student",
+        default=DistillationConfig.student,
+        help=f"student kind: transformer-N keeps N of the teacher's layers (default {DistillationConfig.student})",
+    )
+    command.add_argument(
+        "--temperature",
+        type=float,
+        default=DistillationConfig.temperature,
+        help=f"softening temperature of both models' logits (default {DistillationConfig.temperature})",
+    )
+    command.add_argument(
+        "--alpha",
+        type=float,
+        default=DistillationConfig.alpha,
+        help="weight of the teacher's probabilities in the loss; the rest is the hard-label loss "
+        f"(default {DistillationConfig.alpha})",
+    )
+    command.add_argument("--epochs", type=int, help="passes over the training split (default: the teacher's)")
+    command.add_argument(
+        "--learning-rate", type=float, help="peak learning rate (default: the teacher's; a cnn learns faster at 1e-3)"
+    )
+    command.add_argument("--resume", action="store_true", help="continue an interrupted run in the output folder")
+    command.add_argument(
+        "--max-steps",
+        type=int,
+        help="train at most this many steps now, then pause (see --resume; default: to the end)",
+    )
+    command.set_defaults(handler=_distill)
+
     command = commands.add_parser("evaluate", help="evaluate a checkpoint and write its report")
     command.add_argument("--checkpoint", default="artifacts/checkpoint", help="checkpoint folder")
     command.add_argument("--data", help="labelled file to evaluate on (default: the checkpoint's own test split)")
@@ -113,7 +159,6 @@ def _demo_data(args: argparse.Namespace) -> None:
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from ticket_classifier.training.config import training_config
     from ticket_classifier.training.distributed import World, current_world, is_main_process
-    from ticket_classifier.training.evaluation import summary_table
     from ticket_classifier.training.pipeline import train
 
     if args.max_steps is not None and args.max_steps < 1:
@@ -141,8 +186,14 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         _launch(args.nproc, _worker_arguments(parser, args))
         return
     result = train(config, resume=args.resume, max_steps=args.max_steps, wandb=args.wandb)
-    if not is_main_process():
-        return  # the main process prints the outcome
+    if is_main_process():  # the main process prints the outcome
+        _print_outcome(result)
+
+
+def _print_outcome(result) -> None:
+    """The summary of a finished run, or how to finish a paused one."""
+    from ticket_classifier.training.evaluation import summary_table
+
     if not result.completed:
         print(
             f"paused after step {result.metrics['global_step']}: {result.checkpoint_dir} is not a finished checkpoint "
@@ -174,6 +225,24 @@ def _launch(nproc: int, arguments: list[str]) -> None:
         raise TicketClassifierError(
             f"the {nproc} training processes failed (torchrun exit code {returncode}); their errors are above"
         )
+
+
+def _distill(args: argparse.Namespace) -> None:
+    from ticket_classifier.training.distillation import distillation_config
+    from ticket_classifier.training.pipeline import train
+
+    if args.max_steps is not None and args.max_steps < 1:
+        raise TicketClassifierError("--max-steps must be at least 1")
+    config = distillation_config(
+        args.teacher,
+        args.output_dir,
+        student=args.student,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+    )
+    _print_outcome(train(config, resume=args.resume, max_steps=args.max_steps))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
