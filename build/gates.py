@@ -14,7 +14,7 @@ from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import AUTO_PRECISIONS
 from ticket_classifier.build.parity import Gate
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME
+from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS
 from ticket_classifier.training.checkpoint import METRICS_FILENAME
 
 
@@ -61,7 +61,23 @@ def servable_onnx(onnx_dir: Path, precision: str) -> tuple[Path, dict]:
     path = Path(onnx_dir) / onnx_filename(precision)
     if not path.is_file():
         raise TicketClassifierError(f"ONNX model not found: {path} (run 'ticket-classifier export' first)")
+    missing = [name for name in CLASSIFIER_OUTPUTS if name not in onnx_output_names(path)]
+    if missing:
+        raise TicketClassifierError(
+            f"{path} has no output {', '.join(missing)}: it was exported by an older ticket-classifier; "
+            "export the checkpoint again"
+        )
     return path, report
+
+
+def onnx_output_names(path: Path) -> list[str]:
+    """The graph outputs of an ONNX file (read without its weights)."""
+    import onnx
+
+    try:
+        return [output.name for output in onnx.load(str(path), load_external_data=False).graph.output]
+    except Exception as exc:  # onnx raises DecodeError and others for a file that is not a model
+        raise TicketClassifierError(f"{path} is not a readable ONNX model: {exc}") from None
 
 
 def quality_gate(checkpoint_dir: Path, min_macro_f1: float, allow_below_baseline: bool) -> dict:

@@ -128,7 +128,7 @@ def prepare_student(config: DistillationConfig, splits: DatasetSplits) -> Studen
         pad_id=teacher.tokenizer.pad_id,
     )
     log.info("labelling %d training tickets with the teacher's logits", len(splits.train))
-    teacher_logits = predict_logits(teacher.model, teacher.tokenizer, splits.train.texts)
+    teacher_logits = predict_logits(teacher.model, teacher.tokenizer, splits.train.texts, progress="teacher")
     teacher_test = json.loads((teacher.directory / METRICS_FILENAME).read_text()).get("test", {})
     summary = {
         "teacher": str(Path(config.teacher).resolve()),
@@ -171,7 +171,14 @@ def distillation_config(
     check_checkpoint(teacher)
     if Path(output_dir).resolve() == Path(teacher).resolve():
         raise TicketClassifierError("--output-dir must not be the teacher's folder")
-    merged = dataclasses.asdict(load_config_snapshot(teacher))
+    snapshot = load_config_snapshot(teacher)
+    for path in filter(None, (snapshot.data.path, snapshot.data.test_path)):
+        if not Path(path).is_file():
+            raise TicketClassifierError(
+                f"the teacher's training data {path} is not there: distill trains on the teacher's own data, so run "
+                "it where the file is (relative paths: from the folder train ran in)"
+            )
+    merged = dataclasses.asdict(snapshot)
     merged["output_dir"] = output_dir
     merged["distillation"] = {
         "teacher": str(Path(teacher).resolve()),

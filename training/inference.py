@@ -4,19 +4,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 
-def predict_logits(model, tokenizer: TicketTokenizer, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+def predict_logits(
+    model, tokenizer: TicketTokenizer, texts: Sequence[str], *, batch_size: int = 64, progress: str | None = None
+) -> np.ndarray:
     """Logits for ``texts`` (rows in input order), computed on the model's device; batches are formed by length
-    to save padding."""
+    to save padding. ``progress``: the description of a progress bar (default: no bar)."""
     order = np.argsort([len(text) for text in texts], kind="stable")
     logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
     device = model.device
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc=progress, unit="batch", disable=progress is None):
             rows = order[start : start + batch_size]
             inputs = tokenizer.encode([texts[i] for i in rows])
             output = model(**{name: torch.from_numpy(array).to(device) for name, array in inputs.items()})

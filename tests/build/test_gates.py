@@ -13,7 +13,7 @@ from ticket_classifier.build.parity import Gate
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.runtime.contract import POSTPROCESS
+from ticket_classifier.runtime.contract import NOVELTY_SCORE, POSTPROCESS
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)]
 
@@ -100,6 +100,24 @@ def test_an_export_from_before_the_review_gate_is_named_not_crashed_on(tiny_mode
     (onnx / "build_report.json").write_text(json.dumps(report))
     with pytest.raises(TicketClassifierError, match="has no mean_probability_difference, review_agreement for fp32"):
         build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_an_export_from_before_the_novelty_output_is_named_not_crashed_on(tiny_model, tmp_path):
+    import onnx
+
+    folder = tmp_path / "onnx"
+    shutil.copytree(tiny_model.onnx.parent, folder)
+    model = onnx.load(str(folder / "model.fp32.onnx"))
+    kept = [output for output in model.graph.output if output.name != NOVELTY_SCORE]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)  # as exported before issue 16
+    onnx.save(model, str(folder / "model.fp32.onnx"))
+    with pytest.raises(TicketClassifierError, match=f"has no output {NOVELTY_SCORE}: it was exported by an older"):
+        build_repository(tiny_model.checkpoint, folder, tmp_path / "repo")
+    (folder / "model.fp32.onnx").write_bytes(b"not a model")
+    with pytest.raises(TicketClassifierError, match="is not a readable ONNX model"):
+        build_repository(tiny_model.checkpoint, folder, tmp_path / "repo")
     assert not (tmp_path / "repo").exists()
 
 

@@ -128,6 +128,9 @@ def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
     assert all(
         row["predicted_category"] in LABELS and row["model_version"].startswith("1-fp32-") for row in predictions
     )
+    distill = run(student[0], folder, env)  # the student learns from the teacher's own data ...
+    assert distill.returncode == 1 and "the teacher's training data my_tickets.csv is not there" in distill.stderr
+    (tmp_path / "my_tickets.csv").rename(folder / "my_tickets.csv")  # ... so it must be where train read it
     for step in student:  # the distilled student, built into its own repository
         done = run(step, folder, env)
         assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
