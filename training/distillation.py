@@ -15,6 +15,7 @@ is ``train``'s, so a student exports, passes the gates and serves exactly as a t
 """
 
 import copy
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -23,11 +24,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ticket_classifier.config import config_from_mapping
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.tokenization import TicketTokenizer
-from ticket_classifier.training.checkpoint import METRICS_FILENAME, load_checkpoint, read_split
+from ticket_classifier.training.checkpoint import (
+    METRICS_FILENAME,
+    check_checkpoint,
+    load_checkpoint,
+    load_config_snapshot,
+    read_split,
+)
 from ticket_classifier.training.cnn_student import cnn_student
-from ticket_classifier.training.config import DistillationConfig
+from ticket_classifier.training.config import DistillationConfig, TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
 from ticket_classifier.training.encoder import model_input_names
 from ticket_classifier.training.inference import predict_logits
@@ -162,12 +170,6 @@ def distillation_config(
 ):
     """The teacher's own training configuration, turned into a distillation run into ``output_dir``
     (``epochs`` and ``learning_rate``: the teacher's unless given)."""
-    import dataclasses
-
-    from ticket_classifier.config import config_from_mapping
-    from ticket_classifier.training.checkpoint import check_checkpoint, load_config_snapshot
-    from ticket_classifier.training.config import TrainingConfig
-
     check_checkpoint(teacher)
     if Path(output_dir).resolve() == Path(teacher).resolve():
         raise TicketClassifierError("--output-dir must not be the teacher's folder")
