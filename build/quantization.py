@@ -71,7 +71,8 @@ def quantize_int8(
 
     if preset.weight_type not in ("QInt8", "QUInt8"):
         raise TicketClassifierError(f"unknown weight type {preset.weight_type!r} in preset {preset.name}")
-    exclude = [*(exclude or ()), *detector_nodes(onnx.load(str(source), load_external_data=False))]
+    if not include:  # ``include`` names the nodes to quantize, never the detector's: no need to read the graph
+        exclude = [*(exclude or ()), *detector_nodes(onnx.load(str(source), load_external_data=False))]
     quantize_dynamic(
         str(source),
         str(destination),
