@@ -8,13 +8,15 @@
                                         RANKED_LABELS, RANKED_SCORES, REQUIRES_REVIEW,
                                         REVIEW_REASONS, MODEL_VERSION
 
-or, with ``fuse_steps``, of one step that does the three in one Python process::
+or, fused (``fuse_steps``; the default for the Python-backend classifier on the CPU), of one step
+that does the three in one Python process::
 
     SUBJECT, DESCRIPTION --pipeline---> CATEGORY, ... , MODEL_VERSION
 """
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 from pathlib import Path
 
 from ticket_classifier.build.layout import read_state
@@ -85,9 +87,10 @@ WARMUP_TOKENS = 32
 # into a model's folder makes Triton reload the model. Mount a volume there to keep engines
 # across restarts.
 GPU_ACCELERATORS = ("cuda", "tensorrt")
-# A fused pipeline served by one instance left 1-5 % of requests waiting about 0.5 s between two
-# executions in Triton 2.51's Python backend (measured; not seen in-process, nor with two
-# instances, nor in the three-step ensemble; cause not found): two instances at least.
+# A fused pipeline served by one instance left 1-5 % of requests waiting 0.5 s between two
+# executions (measured): the client's next request reaches Triton 2.51's dynamic batcher before
+# the instance's slot is released, and the batcher's wait for that slot can miss the release
+# and sleep its 500 ms timeout (docs/benchmarks.md, "One instance stalls"). Two instances at least.
 FUSED_MIN_INSTANCES = 2
 DEFAULT_LENGTH_BUCKETS = (32, 64)  # chosen by `tune` on the 2-core machine (docs/benchmarks.md)
 
@@ -98,14 +101,14 @@ class RepositoryOptions:
 
     device: str = "cpu"
     classifier_backend: str = "python"
-    fuse_steps: bool = False
+    fuse_steps: bool | Literal["auto"] = "auto"
     max_batch_size: int = 64
     max_queue_delay_microseconds: int = 0
     preferred_batch_sizes: list[int] = field(default_factory=list)
-    classifier_instances: int = 1
+    classifier_instances: int = 2
     tokenizer_instances: int = 1
     top_k: int = 3
-    onnx_intra_op_threads: int = 0
+    onnx_intra_op_threads: int = -1
     onnx_thread_spinning: bool = False
     model_warmup: bool = True
     gpu_accelerator: str = "cuda"
@@ -165,28 +168,47 @@ class RepositoryOptions:
                 "repository.gpu_accelerator tensorrt needs device gpu, classifier_backend onnxruntime (the NGC "
                 "container) and precision fp32 (TensorRT makes its own FP16 engine from the FP32 graph)"
             )
-        if self.fuse_steps and (self.classifier_backend != "python" or self.device != "cpu"):
+        if self.fuse_steps not in (True, False, "auto"):
+            raise ValueError(f"repository.fuse_steps must be true, false or auto, got {self.fuse_steps!r}")
+        if self.fuse_steps is True and (self.classifier_backend != "python" or self.device != "cpu"):
             raise ValueError(
                 "repository.fuse_steps runs onnxruntime on the CPU inside the Python backend: it needs device cpu "
                 "and classifier_backend python"
             )
-        if self.fuse_steps and self.classifier_instances < FUSED_MIN_INSTANCES:
+        if self.fuse_steps is True and self.classifier_instances < FUSED_MIN_INSTANCES:
             raise ValueError(
                 f"repository.fuse_steps needs classifier_instances >= {FUSED_MIN_INSTANCES}: with one instance some "
-                "requests wait about 0.5 s in Triton 2.51's Python backend (docs/benchmarks.md)"
+                "requests wait 0.5 s in Triton 2.51's dynamic batcher (docs/benchmarks.md)"
+            )
+        if self.onnx_intra_op_threads < -1:
+            raise ValueError(
+                "repository.onnx_intra_op_threads must be a thread count, 0 (each instance its share of the cores) "
+                f"or -1 (every core for each instance), got {self.onnx_intra_op_threads}"
             )
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
 
     @property
+    def fused(self) -> bool:
+        """Whether the ensemble is the one fused step: ``fuse_steps`` true, or ``auto`` where it applies
+        (the Python-backend classifier on the CPU with at least ``FUSED_MIN_INSTANCES`` instances)."""
+        if self.fuse_steps == "auto":
+            return (
+                self.device == "cpu"
+                and self.classifier_backend == "python"
+                and self.classifier_instances >= FUSED_MIN_INSTANCES
+            )
+        return self.fuse_steps
+
+    @property
     def steps(self) -> tuple[str, ...]:
         """The step models of the ensemble: the fused pipeline, or tokenizer, classifier and postprocess."""
-        return FUSED_STEPS if self.fuse_steps else THREE_STEPS
+        return FUSED_STEPS if self.fused else THREE_STEPS
 
     @property
     def classifier_step(self) -> str:
         """The step model that runs the ONNX classifier (whose batches the dynamic batcher forms)."""
-        return PIPELINE if self.fuse_steps else CLASSIFIER
+        return PIPELINE if self.fused else CLASSIFIER
 
     @property
     def instance_kind(self) -> str:
@@ -411,7 +433,7 @@ def ensemble_config(
     loaded side by side during a rollout.
     """
     outputs = postprocess_outputs(num_labels, options.top_k)
-    if options.fuse_steps:
+    if options.fused:
         steps = (
             EnsembleStep(
                 PIPELINE,
@@ -453,7 +475,7 @@ def ensemble_config(
 
 
 def pipeline_config(options: RepositoryOptions, num_labels: int, versions: Sequence[int]) -> ModelConfig:
-    """The fused step (``fuse_steps``): two strings in, the ensemble's outputs out, in one Python model
+    """The fused step (``RepositoryOptions.fused``): two strings in, the ensemble's outputs out, in one Python model
     that tokenizes, runs onnxruntime and ranks; its instances are ``classifier_instances``."""
     return step_config(
         PIPELINE,
@@ -474,7 +496,7 @@ def member_configs(
     options: RepositoryOptions, input_names: Sequence[str], num_labels: int, versions: Sequence[int]
 ) -> list[ModelConfig]:
     """The step models' configurations, loading ``versions``."""
-    if options.fuse_steps:
+    if options.fused:
         return [pipeline_config(options, num_labels, versions)]
     return [
         tokenizer_config(options, input_names, versions),

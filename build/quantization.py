@@ -18,12 +18,17 @@ CPU's integer dot-product instructions:
 :func:`preset_for_this_cpu` picks the preset from ``/proc/cpuinfo`` flags (or the machine).
 """
 
+import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ticket_classifier.build.graph_optimization import detector_nodes
 from ticket_classifier.errors import TicketClassifierError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,8 @@ def quantize_keeping_sensitive_nodes(
     if reached < target:
         scratch = destination.with_suffix(".probe.onnx")
         try:
-            for node in quantizable_nodes(source, preset):
+            log.info("INT8 agreement %.4f on the calibration texts, below %.4f: ranking the nodes", reached, target)
+            for node in tqdm(quantizable_nodes(source, preset), desc="INT8 sensitivity ranking", unit="node"):
                 quantize_int8(source, scratch, preset, include=[node])
                 ranking.append((node, float(np.abs(probabilities(scratch) - reference).mean())))
         finally:
@@ -144,6 +150,7 @@ def quantize_keeping_sensitive_nodes(
         kept.append(ranking[len(kept)][0])
         quantize_int8(source, destination, preset, exclude=kept)
         reached = agreement()
+        log.info("INT8 with %d node(s) kept in FP32: agreement %.4f", len(kept), reached)
     return {
         "scheme": "sensitivity",
         "kept_fp32": kept,

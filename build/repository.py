@@ -160,7 +160,7 @@ def build_repository(
             "a changed label set needs a new repository"
         )
     fused = bool(existing) and (output_dir / PIPELINE / str(existing[-1])).is_dir()
-    if existing and fused != options.fuse_steps:
+    if existing and fused != options.fused:
         raise TicketClassifierError(
             f"{output_dir} holds {'fused' if fused else 'three-step'} versions; a repository holds one layout: "
             f"build with repository.fuse_steps: {str(fused).lower()}, or into a new folder"
@@ -263,7 +263,7 @@ def write_member_configs(repository: Path, build: VersionBuild, served: list[int
     and the tokenizer's warm-up ticket."""
     for config in member_configs(build.options, list(build.input_names), build.num_labels, served):
         _write_if_changed(repository / config.name / "config.pbtxt", config.render())
-    if build.options.fuse_steps:  # the pipeline warms itself up (runtime/models/pipeline/model.py)
+    if build.options.fused:  # the pipeline warms itself up (runtime/models/pipeline/model.py)
         return
     warmup = repository / TOKENIZER / WARMUP_FOLDER
     warmup.mkdir(exist_ok=True)

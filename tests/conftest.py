@@ -228,6 +228,20 @@ def tiny_encoders(tmp_path_factory) -> dict:
     return {architecture: make_tiny_encoder(architecture, root / architecture) for architecture in ARCHITECTURES}
 
 
+def three_step_options():
+    """Repository options of the three-step ensemble (tokenizer, classifier, postprocess), one classifier
+    instance: the layout of ``tiny_model``'s repository, which the tests of each step are written for."""
+    from ticket_classifier.build.model_configs import RepositoryOptions
+
+    return RepositoryOptions(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
+
+
+@pytest.fixture(scope="session")
+def three_steps():
+    """:func:`three_step_options`, for tests that build a repository of that layout themselves."""
+    return three_step_options()
+
+
 @pytest.fixture(scope="session", params=ARCHITECTURES)
 def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
     """A tiny model trained on the demo data, exported to ONNX and built into a repository."""
@@ -242,7 +256,7 @@ def tiny_model(request, tmp_path_factory, demo_csv, tiny_encoders) -> TinyModel:
         tiny_training_config(tiny_encoders[architecture], demo_csv, root / "checkpoint"), show_progress=False
     )
     export_variants(result.checkpoint_dir, root / "onnx", precisions=("fp32",))
-    built = build_repository(result.checkpoint_dir, root / "onnx", root / "model_repository")
+    built = build_repository(result.checkpoint_dir, root / "onnx", root / "model_repository", three_step_options())
     return TinyModel(architecture, result.checkpoint_dir, root / "onnx" / onnx_filename("fp32"), built.path)
 
 
@@ -258,13 +272,15 @@ def tiny_server(tiny_model):
 
 @pytest.fixture(scope="session")
 def fused_tiny_server(tiny_model, tmp_path_factory):
-    """The tiny model built with ``fuse_steps`` (two instances) into its own repository, and served."""
+    """The tiny model built with the default options (on the CPU: the fused step, two instances) into its
+    own repository, and served."""
     from ticket_classifier.build.model_configs import RepositoryOptions
     from ticket_classifier.build.repository import build_repository
     from ticket_classifier.server import ServerConfig, TritonServer
 
     repository = tmp_path_factory.mktemp(f"fused-{tiny_model.architecture}") / "repository"
-    options = RepositoryOptions(fuse_steps=True, classifier_instances=2)
+    options = RepositoryOptions()
+    assert options.fused
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, options)
     with TritonServer(repository, ServerConfig.on_free_ports()) as server:
         yield server

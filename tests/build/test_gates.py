@@ -47,7 +47,7 @@ def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_ch
         build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo")
     assert "--allow-below-baseline" in str(refused.value) and not (tmp_path / "repo").exists()
     built = build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo", allow_below_baseline=True)
-    card = json.loads((built.path / POSTPROCESS / "1" / "model_card.json").read_text())
+    card = json.loads((built.model_card.parent / "model_card.json").read_text())
     assert card["quality_gate"]["overridden"] and not card["quality_gate"]["passed"]
     assert "BELOW: served only because --allow-below-baseline was given" in built.model_card.read_text()
 
@@ -62,7 +62,7 @@ def test_a_floor_on_macro_f1_is_a_gate_too(tiny_model, tmp_path):
 def test_the_model_card_states_data_quality_calibration_parity_and_review(tiny_model, demo_csv, tmp_path):
     policy = ReviewPolicy(confidence_threshold=0.5, critical_categories={"Security": 0.2})
     built = build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, tmp_path / "repo", review_policy=policy)
-    card = json.loads((built.path / POSTPROCESS / "1" / "model_card.json").read_text())
+    card = json.loads((built.model_card.parent / "model_card.json").read_text())
     assert card["model_version"] == built.model_version
     assert card["data"]["files"][0]["sha256"] == hashlib.sha256(demo_csv.read_bytes()).hexdigest()
     assert card["data"]["rows_read"] == 480 and set(card["data"]["rows"]) == {"train", "validation", "test"}
@@ -121,11 +121,11 @@ def test_an_export_from_before_the_novelty_output_is_named_not_crashed_on(tiny_m
     assert not (tmp_path / "repo").exists()
 
 
-def test_a_build_that_fails_half_way_leaves_nothing_of_its_version(tiny_model, tmp_path, monkeypatch):
+def test_a_build_that_fails_half_way_leaves_nothing_of_its_version(tiny_model, tmp_path, monkeypatch, three_steps):
     import ticket_classifier.build.repository as repository_module
 
     repository = tmp_path / "repo"
-    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)
     state = (repository / "repository_state.json").read_text()
 
     def disk_full(*args, **kwargs):
@@ -133,7 +133,7 @@ def test_a_build_that_fails_half_way_leaves_nothing_of_its_version(tiny_model, t
 
     monkeypatch.setattr(repository_module, "write_model_card", disk_full)  # the one fault not made for real
     with pytest.raises(OSError, match="No space left"):
-        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)
     for model in ("ticket_classifier_tokenizer", "ticket_classifier_onnx", POSTPROCESS):
         assert versions(repository, model) == [1]
     assert (repository / "repository_state.json").read_text() == state

@@ -11,15 +11,26 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from ticket_classifier.build.model_configs import RepositoryOptions, ensemble_config, member_configs
+from ticket_classifier.build.model_configs import (
+    FUSED_STEPS,
+    THREE_STEPS,
+    RepositoryOptions,
+    ensemble_config,
+    member_configs,
+)
 from ticket_classifier.build.pbtxt import ModelConfig, TensorConfig
+from ticket_classifier.runtime.contract import ENSEMBLE, ENSEMBLE_OUTPUTS
 
 GOLDEN = Path(__file__).parent / "golden"
 BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 DISTILBERT_INPUTS = ["input_ids", "attention_mask"]
 
+THREE_STEP_OPTIONS = dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
+
 VARIANTS = {
-    "cpu_python_bert": (RepositoryOptions(), BERT_INPUTS),
+    # The defaults: on the CPU the fused step, two instances with every core's threads each.
+    "cpu_default_fused_distilbert": (RepositoryOptions(), DISTILBERT_INPUTS),
+    "cpu_python_bert": (RepositoryOptions(**THREE_STEP_OPTIONS), BERT_INPUTS),
     "gpu_onnxruntime_distilbert": (
         RepositoryOptions(
             device="gpu",
@@ -44,8 +55,10 @@ VARIANTS = {
         ),
         BERT_INPUTS,
     ),
-    "cpu_python_no_warmup_no_buckets": (RepositoryOptions(model_warmup=False, length_buckets=[]), BERT_INPUTS),
-    "cpu_fused_two_instances": (RepositoryOptions(fuse_steps=True, classifier_instances=2), DISTILBERT_INPUTS),
+    "cpu_python_no_warmup_no_buckets": (
+        RepositoryOptions(**THREE_STEP_OPTIONS, model_warmup=False, length_buckets=[]),
+        BERT_INPUTS,
+    ),
 }
 
 
@@ -80,7 +93,7 @@ def test_the_golden_text_parses_back_into_the_same_triton_config(variant):
     options, input_names = VARIANTS[variant]
     config = ensemble_config(options, input_names, 8, version=3)
     parsed = text_format.Parse(config.render(), model_config_pb2.ModelConfig())
-    assert parsed == config.to_proto() and parsed.name == "ticket_classifier" and len(parsed.output) == 9
+    assert parsed == config.to_proto() and parsed.name == ENSEMBLE and len(parsed.output) == len(ENSEMBLE_OUTPUTS)
     strings = ModelConfig(name='a"b\\c', max_batch_size=1, inputs=(), outputs=(), backend="python")
     assert text_format.Parse(strings.render(), model_config_pb2.ModelConfig()).name == 'a"b\\c'
 
@@ -143,9 +156,28 @@ if __name__ == "__main__":
         (dict(precision="bf16"), "must be auto or one of fp32, fp16, int8"),
         (dict(fuse_steps=True, classifier_instances=2, classifier_backend="onnxruntime"), "needs device cpu"),
         (dict(fuse_steps=True, classifier_instances=2, device="gpu"), "needs device cpu and classifier_backend"),
-        (dict(fuse_steps=True), "fuse_steps needs classifier_instances >= 2"),
+        (dict(fuse_steps=True, classifier_instances=1), "fuse_steps needs classifier_instances >= 2"),
+        (dict(fuse_steps="yes"), "fuse_steps must be true, false or auto"),
+        (dict(onnx_intra_op_threads=-2), "onnx_intra_op_threads must be a thread count, 0 .* or -1"),
     ],
 )
 def test_bad_repository_options(options, message):
     with pytest.raises(ValueError, match=message):
         RepositoryOptions(**options)
+
+
+@pytest.mark.parametrize(
+    "options, fused",
+    [
+        (dict(), True),
+        (dict(classifier_instances=1), False),  # the fused step needs two instances: auto falls back
+        (dict(device="gpu"), False),
+        (dict(classifier_backend="onnxruntime"), False),
+        (dict(fuse_steps=False), False),
+        (dict(fuse_steps=True), True),
+    ],
+)
+def test_auto_fuses_the_steps_where_the_fused_step_applies(options, fused):
+    options = RepositoryOptions(**options)
+    assert options.fused is fused
+    assert options.steps == (FUSED_STEPS if fused else THREE_STEPS)

@@ -3,6 +3,7 @@
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,10 @@ from ticket_classifier.build.layout import (
 from ticket_classifier.build.model_configs import RepositoryOptions, VersionBuild
 from ticket_classifier.build.repository import build_repository, write_ensemble, write_member_configs
 from ticket_classifier.build.version_check import check_version_files
+from ticket_classifier.drift_reference import UNKNOWN_CATEGORY_SHARE
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.labels import read_labels, write_labels
-from ticket_classifier.runtime.contract import CLASSIFIER, ENSEMBLE, POSTPROCESS, RUNTIME_PACKAGE, TOKENIZER
+from ticket_classifier.runtime.contract import CLASSIFIER, ENSEMBLE, PIPELINE, POSTPROCESS, RUNTIME_PACKAGE, TOKENIZER
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +53,10 @@ def test_python_models_are_precompiled_for_this_interpreter(tiny_model):
 
 
 def test_drift_reference_travels_with_the_model_version(tiny_model):
-    served = tiny_model.repository / POSTPROCESS / "1" / "drift_reference.json"
-    assert served.read_bytes() == (tiny_model.checkpoint / "drift_reference.json").read_bytes()
+    served = json.loads((tiny_model.repository / POSTPROCESS / "1" / "drift_reference.json").read_text())
+    # the build adds the share of known tickets the novelty threshold flags (the unknown_category signal)
+    assert 0 < served.pop(UNKNOWN_CATEGORY_SHARE) < 0.5
+    assert served == json.loads((tiny_model.checkpoint / "drift_reference.json").read_text())
 
 
 def test_serving_runs_the_runtime_package_file_for_file(tiny_model):
@@ -83,7 +87,7 @@ def test_new_version_is_added_beside_the_active_one(tiny_model, tmp_path):
     assert first.activated and not second.activated
     assert active_version(repository) == 1
     assert read_state(repository).served == [1], "a built version is not loaded before a rollout checked it"
-    config = text_format.Parse((repository / CLASSIFIER / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    config = text_format.Parse((repository / PIPELINE / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     assert list(config.version_policy.specific.versions) == [1]
     assert next_version(repository) == 3
     with pytest.raises(TicketClassifierError, match="already exists"):
@@ -134,10 +138,10 @@ def test_missing_checkpoint_folder(tiny_model, tmp_path):
 
 
 @pytest.fixture
-def two_versions(tiny_model, tmp_path):
+def two_versions(tiny_model, tmp_path, three_steps):
     repository = tmp_path / "repo"
     for _ in range(2):
-        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)
     return repository
 
 
@@ -187,12 +191,12 @@ def test_the_offline_check_names_what_is_broken(two_versions, damage, message):
 
 
 @pytest.mark.parametrize("tiny_model", ["bert"], indirect=True)
-def test_each_build_records_what_its_configurations_are_generated_from(tiny_model, tmp_path):
+def test_each_build_records_what_its_configurations_are_generated_from(tiny_model, tmp_path, three_steps):
     repository = tmp_path / "repo"
     onnx_dir = tiny_model.onnx.parent
-    build_repository(tiny_model.checkpoint, onnx_dir, repository)
+    build_repository(tiny_model.checkpoint, onnx_dir, repository, three_steps)
     written = {model: (repository / model / "config.pbtxt").read_text() for model in (ENSEMBLE, TOKENIZER, CLASSIFIER)}
-    build_repository(tiny_model.checkpoint, onnx_dir, repository, RepositoryOptions(length_buckets=[]))
+    build_repository(tiny_model.checkpoint, onnx_dir, repository, replace(three_steps, length_buckets=[]))
     state = read_state(repository)
     assert state.active == 1 and state.served == [1], "a build only adds its record"
     first, second = (VersionBuild.from_record(state.build(version)) for version in (1, 2))

@@ -9,7 +9,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from ticket_classifier.cli import main
-from ticket_classifier.runtime.contract import LENGTH_BUCKETS_PARAMETER, TOKENIZER
+from ticket_classifier.runtime.contract import LENGTH_BUCKETS_PARAMETER, PIPELINE
 
 COMMANDS = [
     "demo-data",
@@ -111,7 +111,7 @@ def test_length_buckets_are_chosen_at_build_time_without_retraining(tiny_model, 
         capsys, tiny_model.checkpoint, tiny_model.onnx.parent, repository, "--length-buckets", flag
     )
     assert code == 0, error
-    config = text_format.Parse((repository / TOKENIZER / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    config = text_format.Parse((repository / PIPELINE / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     assert config.parameters[LENGTH_BUCKETS_PARAMETER].string_value == parameter
 
 

@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.monitoring.drift_monitor import DriftMonitor
 from ticket_classifier.monitoring.settings import DriftMonitorConfig
+from ticket_classifier.runtime.contract import DRIFT_REFERENCE_FILENAME, POSTPROCESS
 from ticket_classifier.server import ServerConfig, TritonServer, free_port
 from ticket_classifier.training.demo_data import generate_tickets
 
@@ -344,7 +346,7 @@ def test_the_sidecar_s_psi_equals_one_computed_from_the_reference_and_triton_s_o
         client.classify_batch(tickets(40, seed=3) + tickets(40, seed=9, drifted=True))
     after = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
     psi = monitor.step()
-    reference = json.loads((repository / "ticket_classifier_postprocess" / "1" / "drift_reference.json").read_text())
+    reference = json.loads((step_folders(repository, 1)[POSTPROCESS] / DRIFT_REFERENCE_FILENAME).read_text())
 
     def counts(metric, label, names):
         return [

@@ -94,7 +94,7 @@ def test_metrics_count_tickets_and_refusals_but_not_health_probes(fused_server, 
     assert settled((4, 1), before) == (4, 1)
 
 
-def test_rollout_between_fused_versions_and_a_three_step_build_refused(tiny_model, tmp_path):
+def test_rollout_between_fused_versions_and_a_three_step_build_refused(tiny_model, tmp_path, three_steps):
     repository = tmp_path / "repository"
     build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, FUSED)
     with TritonServer(repository, ServerConfig.on_free_ports()) as server:
@@ -105,4 +105,4 @@ def test_rollout_between_fused_versions_and_a_three_step_build_refused(tiny_mode
     assert active_version(repository) == 2
     assert FUSED.steps == FUSED_STEPS
     with pytest.raises(TicketClassifierError, match="holds fused versions; a repository holds one layout"):
-        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, RepositoryOptions())
+        build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)

@@ -252,12 +252,12 @@ def test_autoscaling_metric_is_below_the_hpa_target_at_rest_and_light_load_and_a
                 light = load.measure(server.grpc_url, "grpc", 1, "light")
                 time.sleep(3)  # two more scrapes and rule evaluations
                 at_light_load = value()
-                heavy = load.measure(server.grpc_url, "grpc", 96, "heavy")
+                heavy = load.measure(server.grpc_url, "grpc", 256, "heavy")
                 time.sleep(3)
                 under_load = value()
         finally:
             prometheus.stop()
-    figures = f"at rest {at_rest}, at concurrency 1 {at_light_load}, at 96 {under_load} ms; target {target} ms"
+    figures = f"at rest {at_rest}, at concurrency 1 {at_light_load}, at 256 {under_load} ms; target {target} ms"
     assert light.errors == 0 and heavy.errors == 0, figures
     assert at_rest < target and at_light_load < target, figures
     assert under_load > target, figures

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.build.model_configs import RepositoryOptions
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.clients.client import TicketClassifierClient
@@ -54,7 +55,7 @@ def test_a_checkpoint_without_a_detector_serves_novelty_zero_and_never_flags_it(
     export_variants(checkpoint, tmp_path / "onnx", precisions=("fp32",))
     build_repository(checkpoint, tmp_path / "onnx", tmp_path / "repository", RepositoryOptions())
     assert "no novelty detector" in caplog.text
-    policy = json.loads((tmp_path / "repository" / POSTPROCESS / "1" / REVIEW_POLICY_FILENAME).read_text())
+    policy = json.loads((step_folders(tmp_path / "repository", 1)[POSTPROCESS] / REVIEW_POLICY_FILENAME).read_text())
     assert policy["novelty_threshold"] is None
     with TritonServer(tmp_path / "repository", ServerConfig.on_free_ports()) as server:
         with TicketClassifierClient(server.grpc_url) as client:
@@ -78,7 +79,8 @@ def test_the_flag_rate_sets_the_threshold_from_the_validation_scores(tiny_model,
     )
 
     def threshold(built):
-        return json.loads((built.path / POSTPROCESS / "1" / REVIEW_POLICY_FILENAME).read_text())["novelty_threshold"]
+        policy = step_folders(built.path, 1)[POSTPROCESS] / REVIEW_POLICY_FILENAME
+        return json.loads(policy.read_text())["novelty_threshold"]
 
     assert threshold(strict) > threshold(loose)
     assert threshold(loose) == pytest.approx(load_detector(tiny_model.checkpoint, 0.3).threshold, abs=1e-3)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.runtime.contract import MODEL_CARD_MARKDOWN, POSTPROCESS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -134,5 +135,5 @@ def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
     for step in student:  # the distilled student, built into its own repository
         done = run(step, folder, env)
         assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
-    card = folder / "my_model" / "student_repository" / POSTPROCESS / "1" / MODEL_CARD_MARKDOWN
+    card = step_folders(folder / "my_model" / "student_repository", 1)[POSTPROCESS] / MODEL_CARD_MARKDOWN
     assert "Distilled student `transformer-3`: teacher layers [0, 2, 5]" in card.read_text()

@@ -58,9 +58,9 @@ class TrafficRecorder(threading.Thread):
 
 
 @pytest.fixture
-def served_repository(tiny_model, tmp_path):
+def served_repository(tiny_model, tmp_path, three_steps):
     repository = tmp_path / "repository"
-    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)
     config = ServerConfig.on_free_ports()
     with TritonServer(repository, config) as server:
         yield repository, server
@@ -83,7 +83,9 @@ def expected_scores(checkpoint, onnx_dir) -> dict[str, float]:
     return dict(zip(read_labels(checkpoint), probabilities.tolist()))
 
 
-def test_rollout_and_rollback_lose_no_request_and_never_mix_versions(tiny_model, other_model, served_repository):
+def test_rollout_and_rollback_lose_no_request_and_never_mix_versions(
+    tiny_model, other_model, served_repository, three_steps
+):
     repository, server = served_repository
     by_version = {
         "1": expected_scores(tiny_model.checkpoint, tiny_model.onnx.parent),
@@ -94,7 +96,7 @@ def test_rollout_and_rollback_lose_no_request_and_never_mix_versions(tiny_model,
     traffic.start()
     try:
         traffic.wait_for(20)
-        built = build_repository(*other_model, repository)
+        built = build_repository(*other_model, repository, three_steps)
         assert built.version == 2 and active_version(repository) == 1
         traffic.wait_for(10)
         assert rollout(repository, 2, server.http_url) == {"previous": 1, "active": 2}
@@ -147,9 +149,9 @@ def break_version(repository, version: int, how: str) -> None:
 
 @pytest.mark.reliability
 @pytest.mark.parametrize("how", ["truncated onnx", "model that fails to start"])
-def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_repository, how):
+def test_a_broken_version_is_quarantined_and_never_served(tiny_model, served_repository, how, three_steps):
     repository, server = served_repository
-    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository)
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, three_steps)
     break_version(repository, 2, how)
     traffic, readiness = TrafficRecorder(server.grpc_url), ReadinessRecorder(server)
     traffic.start()

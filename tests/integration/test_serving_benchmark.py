@@ -28,7 +28,7 @@ def test_benchmark_measures_triton_the_ceiling_and_the_peers(tiny_model, demo_cs
     assert served == [("fp32", protocol, level) for protocol in ("grpc", "http") for level in (1, 2)]
     assert all(row["errors"] == 0 and row["requests"] > 0 and row["average_batch"] >= 1 for row in results["served"])
     steps = results["served"][0]["steps"]
-    assert {"ticket_classifier", "ticket_classifier_tokenizer", "ticket_classifier_onnx"} <= set(steps)
+    assert {"ticket_classifier", "ticket_classifier_pipeline"} == set(steps)  # the default layout on the CPU
     peers = {(row["target"], row["concurrency"]) for row in results["peers"]}
     assert peers == {(name, level) for name in ("fastapi-pytorch-fp32", "fastapi-onnxruntime-fp32") for level in (1, 2)}
     assert all(row["errors"] == 0 and row["generator"] == "wrk" for row in results["peers"])

@@ -10,7 +10,6 @@ from ticket_classifier.build.onnx_export import export_variants
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.cli import main
 from ticket_classifier.clients.client import TicketClassifierClient
-from ticket_classifier.runtime.contract import MODEL_CARD_MARKDOWN, POSTPROCESS
 from ticket_classifier.runtime.text import join_ticket_text
 from ticket_classifier.server import ServerConfig, TritonServer
 from ticket_classifier.training.checkpoint import load_checkpoint, read_split
@@ -32,7 +31,7 @@ def test_a_student_exports_passes_its_gates_and_serves_the_same_contract(tiny_mo
         student_dir, tmp_path / "onnx", tmp_path / "repository", RepositoryOptions(precision="fp32")
     )
     assert (tmp_path / "onnx" / onnx_filename("int8")).is_file()  # INT8 passed its gate too (served: FP32, below)
-    card = (built.path / POSTPROCESS / "1" / MODEL_CARD_MARKDOWN).read_text()
+    card = built.model_card.read_text()
     origin = "teacher layers [0]" if kind == "transformer-1" else "the teacher's word embeddings"
     assert "| distilled student |" in card and f"Distilled student `{kind}`: {origin}" in card
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.build.rollout import rollout
 from ticket_classifier.clients.client import TicketClassifierClient
@@ -76,7 +77,7 @@ def test_a_client_anywhere_without_config_gets_the_server_s_decision_and_the_met
 ):
     server, repository, _ = fresh_server
     # The policy as served: the build added the model's novelty threshold (the unknown_category rule).
-    policy = ReviewPolicy(**json.loads((repository / POSTPROCESS / "1" / REVIEW_POLICY_FILENAME).read_text()))
+    policy = ReviewPolicy(**json.loads((step_folders(repository, 1)[POSTPROCESS] / REVIEW_POLICY_FILENAME).read_text()))
     assert policy.novelty_threshold is not None
     tickets = [(t.subject, t.description) for t in generate_tickets(30, seed=8)]
     source = tmp_path / "tickets.csv"

@@ -4,6 +4,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from ticket_classifier.build.model_configs import RepositoryOptions, ensemble_config
 from ticket_classifier.runtime import contract
 
@@ -50,14 +52,16 @@ def test_no_contract_name_is_spelled_outside_the_contract():
     assert not found, "use ticket_classifier.runtime.contract instead:\n" + "\n".join(found)
 
 
-def test_the_ensemble_configuration_speaks_the_contract():
-    config = ensemble_config(RepositoryOptions(), list(contract.TOKEN_INPUTS[:2]), num_labels=5, version=1)
+@pytest.mark.parametrize("fuse_steps", [False, True])
+def test_the_ensemble_configuration_speaks_the_contract(fuse_steps):
+    options = RepositoryOptions(fuse_steps=fuse_steps)
+    config = ensemble_config(options, list(contract.TOKEN_INPUTS[:2]), num_labels=5, version=1)
     text = config.render()
     assert re.findall(r'^input \[|name: "([A-Z_]+)"', text, flags=re.M)
     inputs_outputs = re.findall(r'^\s*name: "([A-Z_]+)"', text, flags=re.M)
     assert inputs_outputs == list(contract.TEXT_INPUTS + contract.ENSEMBLE_OUTPUTS)
     assert f'name: "{contract.ENSEMBLE}"' in text
-    for step in contract.THREE_STEPS:
+    for step in contract.FUSED_STEPS if fuse_steps else contract.THREE_STEPS:
         assert f'model_name: "{step}"' in text
 
 

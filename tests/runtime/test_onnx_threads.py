@@ -28,7 +28,8 @@ def test_no_cgroup_file_means_no_limit(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "configured, instances, cores, threads", [(0, 1, 2, 2), (0, 2, 2, 1), (0, 3, 2, 1), (3, 2, 2, 3)]
+    "configured, instances, cores, threads",
+    [(0, 1, 2, 2), (0, 2, 2, 1), (0, 3, 2, 1), (3, 2, 2, 3), (-1, 2, 2, 2), (-1, 2, 4, 4)],
 )
-def test_threads_are_the_instance_share_unless_configured(configured, instances, cores, threads):
+def test_threads_are_the_instance_share_or_every_core_unless_configured(configured, instances, cores, threads):
     assert intra_op_threads(configured, instances, cores) == threads

@@ -42,13 +42,14 @@ VARIANTS = {
     "int8": dict(precision="int8"),
     "buckets": dict(length_buckets=list(DEFAULT_LENGTH_BUCKETS)),
     "no-buckets": dict(length_buckets=[]),
-    "one-instance": dict(classifier_instances=1, onnx_intra_op_threads=0),
-    "instance-per-core": dict(classifier_instances=0, onnx_intra_op_threads=1),
     "spinning": dict(onnx_thread_spinning=True),
     "no-warmup": dict(model_warmup=False),
     "fused": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=0),
     "fused-all-cores": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=-1),
-    "three-steps": dict(fuse_steps=False),
+    # The three-step ensemble: one classifier instance with every core's threads (the default until
+    # tune preferred the fused pipeline), or one instance per core with one thread each.
+    "three-steps": dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0),
+    "instance-per-core": dict(fuse_steps=False, classifier_instances=0, onnx_intra_op_threads=1),
 }
 THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
 WARMUP_CONCURRENCY = 4
@@ -86,13 +87,11 @@ class BenchmarkPlan:
 
 
 def variant_options(base: RepositoryOptions, name: str, onnx_dir: Path) -> RepositoryOptions:
-    """The configured options with the variant's changes (``classifier_instances`` 0: one per core;
-    ``onnx_intra_op_threads`` -1: every core), the precision resolved as ``build-repository`` resolves it."""
+    """The configured options with the variant's changes (``classifier_instances`` 0: one per core),
+    the precision resolved as ``build-repository`` resolves it."""
     changes = dict(VARIANTS[name])
     if changes.get("classifier_instances") == 0:
         changes["classifier_instances"] = available_cores()
-    if changes.get("onnx_intra_op_threads") == -1:
-        changes["onnx_intra_op_threads"] = available_cores()
     try:
         options = replace(base, **changes)
     except ValueError as exc:

@@ -3,9 +3,10 @@
 Decided once, here, for the served classifier, the in-process ceiling and the peer services of
 the serving benchmark: ``threads = 0`` means "this process's share of the cores" (the cores it
 may run on, capped by a container's CPU limit, divided by the instances that share them, at
-least 1), not onnxruntime's own
-default of every core for every session, which oversubscribes the CPU as soon as two instances
-run side by side. Spinning (threads busy-waiting for work between operators) only pays when a
+least 1), not onnxruntime's own default of every core for every session, which oversubscribes
+the CPU when instances run side by side; ``threads = -1`` means every core for each instance,
+which pays where instances mostly take turns (the fused pipeline's two instances, measured in
+docs/benchmarks.md). Spinning (threads busy-waiting for work between operators) only pays when a
 session has the cores to itself; where processes share cores it burns the CPU the others need.
 """
 
@@ -42,10 +43,12 @@ def available_cores() -> int:
 
 
 def intra_op_threads(configured: int, instances: int, cores: int | None = None) -> int:
-    """The intra-op thread count: ``configured`` when positive, else the instance's share of ``cores``."""
+    """The intra-op thread count: ``configured`` when positive, every core for -1, else (0) the
+    instance's share of ``cores``."""
     if configured > 0:
         return configured
-    return max(1, (cores or available_cores()) // max(1, instances))
+    cores = cores or available_cores()
+    return cores if configured < 0 else max(1, cores // max(1, instances))
 
 
 def spinning_entries(spinning: bool) -> dict[str, str]:
