@@ -16,8 +16,8 @@ that does the three in one Python process::
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from ticket_classifier.build.layout import read_state
 from ticket_classifier.build.pbtxt import (
