@@ -102,7 +102,7 @@ def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
     assert "--allow-below-baseline" in refused.stderr
     built = run(build_anyway, folder, env)
     assert built.returncode == 0, built.stderr
-    card = next((folder / "my_model" / "repository").glob("ticket_classifier_postprocess/1/model_card.md"))
+    card = step_folders(folder / "my_model" / "repository", 1)[POSTPROCESS] / MODEL_CARD_MARKDOWN
     assert "BELOW: served only because --allow-below-baseline was given" in card.read_text()
     server = subprocess.Popen(serve, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
