@@ -92,6 +92,9 @@ GPU_ACCELERATORS = ("cuda", "tensorrt")
 # the instance's slot is released, and the batcher's wait for that slot can miss the release
 # and sleep its 500 ms timeout (docs/benchmarks.md, "One instance stalls"). Two instances at least.
 FUSED_MIN_INSTANCES = 2
+# The three-step ensemble as tune measured it best on the 2-core machine (the default before the fused
+# step): one classifier instance with its share of the cores (docs/benchmarks.md, "Tuning").
+THREE_STEP_LAYOUT = dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
 DEFAULT_LENGTH_BUCKETS = (32, 64)  # chosen by `tune` on the 2-core machine (docs/benchmarks.md)
 
 

@@ -231,9 +231,9 @@ def tiny_encoders(tmp_path_factory) -> dict:
 def three_step_options():
     """Repository options of the three-step ensemble (tokenizer, classifier, postprocess), one classifier
     instance: the layout of ``tiny_model``'s repository, which the tests of each step are written for."""
-    from ticket_classifier.build.model_configs import RepositoryOptions
+    from ticket_classifier.build.model_configs import THREE_STEP_LAYOUT, RepositoryOptions
 
-    return RepositoryOptions(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
+    return RepositoryOptions(**THREE_STEP_LAYOUT)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from tritonclient.grpc import model_config_pb2
 
 from ticket_classifier.build.model_configs import (
     FUSED_STEPS,
+    THREE_STEP_LAYOUT,
     THREE_STEPS,
     RepositoryOptions,
     ensemble_config,
@@ -25,12 +26,10 @@ GOLDEN = Path(__file__).parent / "golden"
 BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 DISTILBERT_INPUTS = ["input_ids", "attention_mask"]
 
-THREE_STEP_OPTIONS = dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
-
 VARIANTS = {
     # The defaults: on the CPU the fused step, two instances with every core's threads each.
     "cpu_default_fused_distilbert": (RepositoryOptions(), DISTILBERT_INPUTS),
-    "cpu_python_bert": (RepositoryOptions(**THREE_STEP_OPTIONS), BERT_INPUTS),
+    "cpu_python_bert": (RepositoryOptions(**THREE_STEP_LAYOUT), BERT_INPUTS),
     "gpu_onnxruntime_distilbert": (
         RepositoryOptions(
             device="gpu",
@@ -56,7 +55,7 @@ VARIANTS = {
         BERT_INPUTS,
     ),
     "cpu_python_no_warmup_no_buckets": (
-        RepositoryOptions(**THREE_STEP_OPTIONS, model_warmup=False, length_buckets=[]),
+        RepositoryOptions(**THREE_STEP_LAYOUT, model_warmup=False, length_buckets=[]),
         BERT_INPUTS,
     ),
 }

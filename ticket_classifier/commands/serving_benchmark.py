@@ -23,7 +23,12 @@ from pathlib import Path
 
 from ticket_classifier.build.gates import resolve_precision
 from ticket_classifier.build.layout import onnx_filename
-from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, FUSED_MIN_INSTANCES, RepositoryOptions
+from ticket_classifier.build.model_configs import (
+    DEFAULT_LENGTH_BUCKETS,
+    FUSED_MIN_INSTANCES,
+    THREE_STEP_LAYOUT,
+    RepositoryOptions,
+)
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.performance import triton_profile
@@ -48,7 +53,7 @@ VARIANTS = {
     "fused-all-cores": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=-1),
     # The three-step ensemble: one classifier instance with every core's threads (the default until
     # tune preferred the fused pipeline), or one instance per core with one thread each.
-    "three-steps": dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0),
+    "three-steps": dict(THREE_STEP_LAYOUT),
     "instance-per-core": dict(fuse_steps=False, classifier_instances=0, onnx_intra_op_threads=1),
 }
 THROUGHPUT_LEVEL = 16  # the concurrency the throughput targets are stated at
