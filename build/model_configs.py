@@ -34,6 +34,7 @@ from ticket_classifier.build.pbtxt import (
 )
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import (
+    BATCHED_CALLS,
     CATEGORY,
     CLASSIFIER,
     CLASSIFIER_OUTPUTS,
@@ -47,6 +48,8 @@ from ticket_classifier.runtime.contract import (
     MODEL_VERSION,
     NOVELTY,
     NOVELTY_SCORE,
+    ONNX_CALLS_PARAMETER,
+    PER_TICKET_CALLS,
     PIPELINE,
     POSTPROCESS,
     POSTPROCESS_INPUT,
@@ -95,6 +98,11 @@ FUSED_MIN_INSTANCES = 2
 # The three-step ensemble as tune measured it best on the 2-core machine (the default before the fused
 # step): one classifier instance with its share of the cores (docs/benchmarks.md, "Tuning").
 THREE_STEP_LAYOUT = dict(fuse_steps=False, classifier_instances=1, onnx_intra_op_threads=0)
+# The fused step runs onnxruntime once per ticket at the ticket's own length: on the 2-core machine a
+# text cost 14.5-14.8 ms of CPU alone at its own length, 16.2-16.8 padded to its bucket and 16.0-17.8
+# in batches of 5, and two threads per call cost 20-26 ms (one thread, spinning off; docs/benchmarks.md,
+# "per-ticket calls"). ``batched`` is the former one call per padded length.
+ONNX_CALLS = (PER_TICKET_CALLS, BATCHED_CALLS)
 DEFAULT_LENGTH_BUCKETS = (32, 64)  # chosen by `tune` on the 2-core machine (docs/benchmarks.md)
 
 
@@ -108,11 +116,12 @@ class RepositoryOptions:
     max_batch_size: int = 64
     max_queue_delay_microseconds: int = 0
     preferred_batch_sizes: list[int] = field(default_factory=list)
-    classifier_instances: int = 2
+    classifier_instances: int = 3  # one more than the 2-core pod's cores: measured best (docs/benchmarks.md)
     tokenizer_instances: int = 1
     top_k: int = 3
     onnx_intra_op_threads: int = -1
     onnx_thread_spinning: bool = False
+    fused_onnx_calls: str = PER_TICKET_CALLS
     model_warmup: bool = True
     gpu_accelerator: str = "cuda"
     tensorrt_cache_dir: str = "/tmp/ticket_classifier_tensorrt_cache"
@@ -187,6 +196,10 @@ class RepositoryOptions:
             raise ValueError(
                 "repository.onnx_intra_op_threads must be a thread count, 0 (each instance its share of the cores) "
                 f"or -1 (every core for each instance), got {self.onnx_intra_op_threads}"
+            )
+        if self.fused_onnx_calls not in ONNX_CALLS:
+            raise ValueError(
+                f"repository.fused_onnx_calls must be one of {', '.join(ONNX_CALLS)}, got {self.fused_onnx_calls!r}"
             )
         if self.queue_timeout_ms < 1 or self.max_queue_size < 1:
             raise ValueError("repository.queue_timeout_ms and repository.max_queue_size must be at least 1")
@@ -491,6 +504,7 @@ def pipeline_config(options: RepositoryOptions, num_labels: int, versions: Seque
             **options.text_parameters(),
             **options.onnx_parameters(),
             WARMUP_PARAMETER: "1" if options.model_warmup else "0",
+            ONNX_CALLS_PARAMETER: options.fused_onnx_calls,
         },
     )
 

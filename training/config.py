@@ -83,6 +83,10 @@ class OptimizationConfig:
     focal_gamma: float = 2.0
     class_weights: Literal["inverse_frequency", "none"] | dict[str, float] = "inverse_frequency"
     early_stopping_patience: int = 2
+    # A supervised contrastive term on the classification head's input, added to the loss with this
+    # weight (0: off); it pulls each category's tickets together, for the novelty detector.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
     mixed_precision: bool = True
     log_every_steps: int = 20
     save_every_steps: int = 0
@@ -97,6 +101,12 @@ class OptimizationConfig:
             raise ValueError("optimization.focal_gamma must not be negative")
         if self.early_stopping_patience < 1:
             raise ValueError("optimization.early_stopping_patience must be at least 1")
+        if self.contrastive_weight < 0:
+            raise ValueError(f"optimization.contrastive_weight must not be negative, got {self.contrastive_weight}")
+        if self.contrastive_temperature <= 0:
+            raise ValueError(
+                f"optimization.contrastive_temperature must be positive, got {self.contrastive_temperature}"
+            )
         if isinstance(self.class_weights, dict) and any(weight <= 0 for weight in self.class_weights.values()):
             raise ValueError("optimization.class_weights must all be positive")
 

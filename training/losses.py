@@ -1,4 +1,6 @@
-"""Losses for imbalanced ticket categories: focal loss with per-class weights, or cross-entropy."""
+"""Losses for imbalanced ticket categories: focal loss with per-class weights, or cross-entropy; and
+a supervised contrastive term on the head's input that tightens each category's tickets together
+(for the novelty detector, ``optimization.contrastive_weight``)."""
 
 import numpy as np
 import torch
@@ -47,3 +49,24 @@ def make_loss(config: OptimizationConfig, labels: list[str], train_labels: list[
     alpha = class_weights(config, labels, train_labels)
     gamma = config.focal_gamma if config.loss == "focal" else 0.0
     return FocalLoss(gamma=gamma, alpha=alpha)
+
+
+def supervised_contrastive_loss(features: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., 2020) of one batch, on L2-normalised ``features``.
+
+    Each row with at least one other row of its category in the batch is an anchor: the loss is
+    minus the mean log-probability, under a softmax over its cosine similarities to every other
+    row (divided by ``temperature``), of the rows of its own category. A batch without such a pair
+    gives 0 (with a gradient of zeros, so a step can always go backwards through it).
+    """
+    z = torch.nn.functional.normalize(features.float(), dim=-1)
+    itself = torch.eye(len(targets), dtype=torch.bool, device=features.device)
+    similarity = (z @ z.T / temperature).masked_fill(itself, float("-inf"))
+    log_probability = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    positives = (targets[:, None] == targets[None, :]) & ~itself
+    counts = positives.sum(dim=1)
+    anchors = counts > 0
+    if not anchors.any():
+        return features.sum() * 0.0
+    mean_positive = log_probability.masked_fill(~positives, 0.0).sum(dim=1)[anchors] / counts[anchors]
+    return -mean_positive.mean()

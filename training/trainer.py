@@ -31,7 +31,9 @@ from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
 from ticket_classifier.training.distributed import SINGLE_PROCESS, World, from_main_process, mean_over_processes
 from ticket_classifier.training.inference import predict_logits
+from ticket_classifier.training.losses import supervised_contrastive_loss
 from ticket_classifier.training.metrics import summary_from_logits
+from ticket_classifier.training.novelty import head_layer
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,9 @@ class Trainer:
         self.tokenizer = tokenizer
         self.splits = splits
         self.loss_fn = loss_fn.to(self.device)
+        self._head_inputs: list[torch.Tensor] = []  # the head's input of the training step, when the loss needs it
+        if self.optimization.contrastive_weight > 0:
+            head_layer(self.model).register_forward_hook(self._keep_head_input)
         self.label_index = {label: index for index, label in enumerate(splits.labels)}
         self.train_targets = np.array([self.label_index[label] for label in splits.train.labels])
         self.validation_targets = [self.label_index[label] for label in splits.validation.labels]
@@ -207,8 +212,14 @@ class Trainer:
         inputs = {name: torch.from_numpy(array).to(self.device) for name, array in self.tokenizer.encode(texts).items()}
         targets = torch.from_numpy(self.train_targets[rows]).to(self.device)
         teacher = () if self.teacher_logits is None else (torch.from_numpy(self.teacher_logits[rows]).to(self.device),)
+        self._head_inputs.clear()
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_amp):
-            loss = self.loss_fn(self.network(**inputs).logits, targets, *teacher) * factor
+            loss = self.loss_fn(self.network(**inputs).logits, targets, *teacher)
+            if self._head_inputs:
+                loss = loss + self.optimization.contrastive_weight * supervised_contrastive_loss(
+                    self._head_inputs[-1], targets, self.optimization.contrastive_temperature
+                )
+            loss = loss * factor
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimization.max_grad_norm)
@@ -217,6 +228,12 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return mean_over_processes(loss, self.world)
+
+    def _keep_head_input(self, module, inputs, output) -> None:
+        """Forward hook on the classification head: keeps its input while training (validation passes
+        through the same head in eval mode and is not kept)."""
+        if module.training:
+            self._head_inputs.append(inputs[0])
 
     def _end_epoch(self, train_loss: float) -> None:
         """Validate (the main process), keep the best weights, decide on early stopping, save the state."""

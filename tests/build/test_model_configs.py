@@ -157,6 +157,7 @@ if __name__ == "__main__":
         (dict(fuse_steps=True, classifier_instances=2, device="gpu"), "needs device cpu and classifier_backend"),
         (dict(fuse_steps=True, classifier_instances=1), "fuse_steps needs classifier_instances >= 2"),
         (dict(fuse_steps="yes"), "fuse_steps must be true, false or auto"),
+        (dict(fused_onnx_calls="sometimes"), "fused_onnx_calls must be one of per_ticket, batched"),
         (dict(onnx_intra_op_threads=-2), "onnx_intra_op_threads must be a thread count, 0 .* or -1"),
     ],
 )

@@ -66,6 +66,25 @@ def test_fused_answers_equal_the_three_step_answers(fused_server, tiny_server, p
             ), index
 
 
+def test_per_ticket_and_batched_onnx_calls_give_the_same_answers(fused_server, tiny_model, tmp_path):
+    """The default runs each ticket at its own length (a lone one on the all-cores session, a batch's on
+    the instance's share); ``batched`` pads a batch per length bucket: the same answers either way."""
+    _, per_ticket = fused_server
+    repository = tmp_path / "repository"
+    batched_options = RepositoryOptions(fused_onnx_calls="batched")
+    build_repository(tiny_model.checkpoint, tiny_model.onnx.parent, repository, batched_options)
+    assert 'string_value: "batched"' in (repository / PIPELINE / "config.pbtxt").read_text()
+    with TritonServer(repository, ServerConfig.on_free_ports()) as batched:
+        together = [answers(server.grpc_url, "grpc") for server in (per_ticket, batched)]
+        with TicketClassifierClient(per_ticket.grpc_url) as one, TicketClassifierClient(batched.grpc_url) as other:
+            alone = [(one.classify(*ticket), other.classify(*ticket)) for ticket in TICKETS[-4:]]
+    pairs = list(zip(*together)) + alone
+    assert len(pairs) == len(TICKETS) + 4
+    for index, (first, second) in enumerate(pairs):
+        assert first.scores == pytest.approx(second.scores, abs=1e-4), index
+        assert first.novelty == pytest.approx(second.novelty, abs=1e-3), index
+
+
 def test_metrics_count_tickets_and_refusals_but_not_health_probes(fused_server, metric_total):
     _, server = fused_server
 

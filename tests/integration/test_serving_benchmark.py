@@ -27,6 +27,10 @@ def test_benchmark_measures_triton_the_ceiling_and_the_peers(tiny_model, demo_cs
     served = [(row["target"], row["protocol"], row["concurrency"]) for row in results["served"]]
     assert served == [("fp32", protocol, level) for protocol in ("grpc", "http") for level in (1, 2)]
     assert all(row["errors"] == 0 and row["requests"] > 0 and row["average_batch"] >= 1 for row in results["served"])
+    # CPU per request on both sides of the boundary: Triton's own process and the model processes.
+    cpu = [row["server_cpu_ms"] for row in results["served"]]
+    assert all(side["front_end"] > 0 and side["models"] > 0 for side in cpu), cpu
+    assert all(row["server_rss_mb"] > 50 for row in results["served"])
     steps = results["served"][0]["steps"]
     assert {"ticket_classifier", "ticket_classifier_pipeline"} == set(steps)  # the default layout on the CPU
     peers = {(row["target"], row["concurrency"]) for row in results["peers"]}
@@ -36,7 +40,8 @@ def test_benchmark_measures_triton_the_ceiling_and_the_peers(tiny_model, demo_cs
     ratios = results["ratios"]
     assert ratios["p50_over_in_process_at_1_ms"] is not None and ratios["served_over_ceiling_at_16"] is None
     out = capsys.readouterr().out
-    assert "ratios (fp32, grpc)" in out and "ms per request" in out and "gen CPU" in out
+    assert "ratios (fp32, grpc)" in out and "ms per request" in out and "gen CPU" in out and "server+models" in out
+    assert results["ratios"]["ceiling_cpu_ms_per_text"] > 0
 
 
 @with_tiny_model
@@ -103,16 +108,39 @@ def test_missing_load_generator_is_named_before_anything_runs(tiny_model, demo_c
     assert "perf_analyzer not found: run `make install`" in captured.err and "ceiling" not in captured.out
 
 
+@pytest.mark.parametrize("cores", [1, 2, 4])
+def test_tune_candidates_split_the_cores_with_and_without_the_fused_step(cores):
+    from ticket_classifier.build.model_configs import RepositoryOptions
+    from ticket_classifier.commands.tune import candidates
+
+    names = [name for name, _ in candidates(RepositoryOptions(), cores)]
+    assert len(names) == len(set(names))
+    assert {f"1x{cores}", f"1x{cores}-buckets", f"1x{cores}-spin", f"1x{cores}-buckets-spin"} <= set(names)
+    assert (
+        f"fused-2x{cores}" in names
+        and f"fused-2x{cores}-batched-buckets" in names
+        and f"fused-{cores + 1}x{cores}" in names
+    )
+    assert not any(name.startswith("fused-") and "-buckets" in name and "-batched" not in name for name in names)
+    assert not any(name.startswith("fused-1x") for name in names)  # the fused step needs two instances
+    shapes = [name.removeprefix("fused-").split("-")[0].split("x") for name in names]
+    assert all(int(threads) == cores or int(instances) * int(threads) == cores for instances, threads in shapes)
+    native = [name for name, _ in candidates(RepositoryOptions(classifier_backend="onnxruntime"), cores)]
+    assert native and not any(name.startswith("fused-") for name in native)  # the fused step is Python-backend only
+
+
 @with_tiny_model
 def test_tune_tries_the_candidates_and_writes_the_best_as_a_production_config(tiny_model, demo_csv, tmp_path, capsys):
+    from ticket_classifier.runtime.onnx_threads import available_cores
+
+    cores = available_cores()
     output = tmp_path / "tuning"
     arguments = ["--window-ms", "300", "--tickets", "40", "--concurrency", "4", "--output-dir", str(output)]
+    arguments += ["--candidates", f"1x{cores}-buckets,fused-2x{cores}"]  # one of each layout (all: 10 servers)
     assert main(["tune", *model_flags(tiny_model, demo_csv), "--config", "configs/production.yaml", *arguments]) == 0
     tuning = json.loads((output / "tuning.json").read_text())
     names = [row["candidate"] for row in tuning["candidates"]]
-    cores = tuning["cores"]
-    assert f"1x{cores}" in names and f"1x{cores}-buckets" in names and f"1x{cores}-spin" in names
-    assert f"fused-2x{cores}-buckets" in names and not any(name.startswith("fused-1x") for name in names)
+    assert names == [f"1x{cores}-buckets", f"fused-2x{cores}"] and tuning["cores"] == cores
     assert tuning["best"] in names and all(row["throughput_at_load"] > 0 for row in tuning["candidates"])
     written = yaml.safe_load((output / "production.yaml").read_text())
     best = next(row for row in tuning["candidates"] if row["candidate"] == tuning["best"])
@@ -126,7 +154,12 @@ def test_tune_tries_the_candidates_and_writes_the_best_as_a_production_config(ti
 
 @pytest.mark.parametrize(
     "arguments, message",
-    [(["--concurrency", "1"], "must be at least 2"), (["--config", "missing.yaml"], "missing.yaml")],
+    [
+        (["--concurrency", "1"], "must be at least 2"),
+        (["--config", "missing.yaml"], "missing.yaml"),
+        (["--candidates", "1x2,9x9-turbo"], "unknown tuning candidate(s) 9x9-turbo; on this machine: "),
+        (["--candidates", ","], "unknown tuning candidate(s) (none given)"),
+    ],
 )
 @with_tiny_model
 def test_tune_bad_arguments(tiny_model, demo_csv, arguments, message, capsys):

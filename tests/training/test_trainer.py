@@ -170,3 +170,15 @@ def test_early_stopping_keeps_the_best_epoch_not_the_last(tiny_encoders, demo_cs
     predicted = predict_logits(checkpoint.model, checkpoint.tokenizer, texts).argmax(axis=1)
     saved = f1_score([checkpoint.labels.index(label) for label in labels], predicted, average="macro", zero_division=0)
     assert saved == pytest.approx(scores[best - 1]), "the saved weights are the best epoch's"
+
+
+def test_the_contrastive_term_changes_training_and_keeps_it_deterministic(quick_config, tmp_path):
+    def step_losses(weight: float, folder: str) -> list[float]:
+        optimization = dataclasses.replace(quick_config.optimization, contrastive_weight=weight, log_every_steps=1)
+        config = dataclasses.replace(quick_config, output_dir=str(tmp_path / folder), optimization=optimization)
+        train(config, max_steps=4, show_progress=False)
+        lines = (tmp_path / folder / METRICS_LOG_FILENAME).read_text().splitlines()
+        return [entry["loss"] for entry in map(json.loads, lines) if entry["event"] == "step"]
+
+    plain, first, again = step_losses(0.0, "plain"), step_losses(0.5, "contrastive"), step_losses(0.5, "again")
+    assert len(first) == 4 and first == again and first != plain

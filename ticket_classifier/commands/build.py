@@ -111,8 +111,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--variants",
         default="configured",
         help="comma-separated repository variants, the first is the one the ratios are for "
-        "(configured, fp32, int8, buckets, no-buckets, spinning, no-warmup, fused, fused-all-cores, three-steps, "
-        "instance-per-core)",
+        "(configured, fp32, int8, buckets, no-buckets, spinning, no-warmup, fused, fused-all-cores, fused-batched, "
+        "three-steps, instance-per-core)",
     )
     command.add_argument("--concurrency", default="1,4,16,64", help="comma-separated concurrency levels")
     command.add_argument("--protocols", default="grpc,http", help="Triton protocols (grpc,http)")

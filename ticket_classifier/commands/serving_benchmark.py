@@ -31,12 +31,13 @@ from ticket_classifier.build.model_configs import (
 )
 from ticket_classifier.build.repository import build_repository
 from ticket_classifier.errors import TicketClassifierError
-from ticket_classifier.performance import triton_profile
+from ticket_classifier.performance import process_cpu, triton_profile
 from ticket_classifier.performance.ceiling import measure_ceiling
 from ticket_classifier.performance.load import LoadPoint
 from ticket_classifier.performance.peers import PEERS, PeerService
 from ticket_classifier.performance.perf_analyzer import PROTOCOLS, PerfAnalyzer
 from ticket_classifier.performance.wrk import Wrk
+from ticket_classifier.runtime import contract
 from ticket_classifier.runtime.onnx_threads import available_cores
 from ticket_classifier.server import ServerConfig, TritonServer
 
@@ -51,6 +52,13 @@ VARIANTS = {
     "no-warmup": dict(model_warmup=False),
     "fused": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=0),
     "fused-all-cores": dict(fuse_steps=True, classifier_instances=FUSED_MIN_INSTANCES, onnx_intra_op_threads=-1),
+    # The default before per-ticket calls: the fused step, two instances, one onnxruntime call per length bucket.
+    "fused-batched": dict(
+        fuse_steps=True,
+        classifier_instances=FUSED_MIN_INSTANCES,
+        onnx_intra_op_threads=-1,
+        fused_onnx_calls=contract.BATCHED_CALLS,
+    ),
     # The three-step ensemble: one classifier instance with every core's threads (the default until
     # tune preferred the fused pipeline), or one instance per core with one thread each.
     "three-steps": dict(THREE_STEP_LAYOUT),
@@ -125,9 +133,14 @@ def measure_triton(
             for protocol in plan.protocols:
                 for concurrency in plan.concurrencies:
                     before = triton_profile.snapshot(server.metrics_url)
+                    cpu_before = process_cpu.snapshot(server.process.pid)
                     point = analyzer.measure(urls[protocol], protocol, concurrency, name)
+                    cpu_after = process_cpu.snapshot(server.process.pid)
                     steps = triton_profile.profile(before, triton_profile.snapshot(server.metrics_url))
                     point.average_batch = steps.get(options.classifier_step, {}).get("average_batch")
+                    served = steps.get(contract.ENSEMBLE, {}).get("requests", 0)
+                    point.server_cpu_ms = process_cpu.per_request(cpu_before, cpu_after, served)
+                    point.server_rss_mb = process_cpu.resident_mb(server.process.pid)
                     rows.append({**point.row(), "steps": steps})
                     report(format_point(point))
     return rows
@@ -235,6 +248,10 @@ def ratios(ceiling: dict, served: list[dict], peers: list[dict], variant: str, p
     result["p50_over_in_process_at_1_ms"] = (
         round(single["p50_ms"] - ceiling["single_request_p50_ms"], 2) if single else None
     )
+    # CPU per request: the cores' time spent per text by the ceiling's best split, against what the
+    # server's own process and its model processes spent per request at the loaded level.
+    result["ceiling_cpu_ms_per_text"] = round(available_cores() * 1000 / ceiling["texts_per_s"], 2)
+    result[f"server_cpu_ms_per_request_at_{level}"] = loaded.get("server_cpu_ms") if loaded else None
     for peer in {row["target"] for row in peers}:
         other = _point(peers, peer, THROUGHPUT_LEVEL)
         if loaded and other:
@@ -265,17 +282,19 @@ def header() -> str:
     """The column heads of the load table."""
     return (
         f"{'target':<26} {'proto':<5} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'batch':>6} {'err':>4} {'gen CPU':>7}"
+        f"{'batch':>6} {'err':>4} {'gen CPU':>7} {'CPU ms/req: server+models':>25}"
     )
 
 
 def format_point(point: LoadPoint) -> str:
     """One row of the load table."""
     batch = f"{point.average_batch:6.2f}" if point.average_batch is not None else f"{'-':>6}"
+    cpu = point.server_cpu_ms
+    server_cpu = f"{cpu['front_end']:.1f}+{cpu['models']:.1f}" if cpu else "-"
     return (
         f"{point.target:<26} {point.protocol:<5} {point.concurrency:>4} {point.throughput_per_s:>8.1f} "
         f"{point.p50_ms:>8.1f} {point.p95_ms:>8.1f} {point.p99_ms:>8.1f} {batch} {point.errors:>4} "
-        f"{point.generator_cpu_share:>6.1%}"
+        f"{point.generator_cpu_share:>6.1%} {server_cpu:>25}"
     )
 
 

@@ -6,7 +6,8 @@ candidate repository is built from the user's checkpoint and export, served by a
 ``tritonserver`` and driven by ``perf_analyzer`` over gRPC at concurrency 1 and at the loaded
 level. Candidates split the cores between classifier instances and onnxruntime threads, with
 length buckets on or off, thread spinning on or off (a lone instance only), and with the
-Python-backend classifier the three steps or the fused pipeline (``fuse_steps``). The best
+Python-backend classifier the three steps or the fused pipeline (``fuse_steps``, with one
+onnxruntime call per ticket or batched calls, ``fused_onnx_calls``). The best
 candidate has the highest loaded throughput among those whose concurrency-1 p50 is within
 ``latency_slack`` of the fastest; it is written as a production YAML (the configured file with
 its ``repository`` section changed) beside the table it was chosen from.
@@ -35,6 +36,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--config", help=PRODUCTION_CONFIG_HELP + "; the starting point, copied with the best options")
     command.add_argument("--concurrency", type=int, default=16, help="the loaded level (default 16)")
     command.add_argument("--window-ms", type=int, default=3000, help="perf_analyzer measurement window (default 3000)")
+    command.add_argument(
+        "--candidates",
+        help="only these candidates, comma-separated names as in the table (e.g. 1x2-buckets,fused-2x2; default: all)",
+    )
     command.add_argument("--output-dir", default="artifacts/tuning", help="where production.yaml and tuning.json go")
     command.set_defaults(handler=_tune)
 
@@ -44,34 +49,58 @@ def candidates(base, cores: int) -> list[tuple[str, dict]]:
 
     The three steps: every split of the cores between classifier instances and threads. The
     fused pipeline (Python backend only): the splits with at least ``FUSED_MIN_INSTANCES``
-    instances, and that many instances with every core's threads each (they only overlap under
-    load; on the 2-core machine this one won, docs/benchmarks.md)."""
+    instances, and that many or one more instance than cores, with every core's threads for a lone
+    ticket (they only overlap under load; with per-ticket calls a loaded instance uses its share of
+    the cores, and the extra instance fills the gaps between another's executions: on the 2-core
+    machine 3 instances won, docs/benchmarks.md), each with one onnxruntime call per ticket or with
+    batched calls (with and without buckets)."""
     from ticket_classifier.build.model_configs import DEFAULT_LENGTH_BUCKETS, FUSED_MIN_INSTANCES
     from ticket_classifier.performance.ceiling import splits
+    from ticket_classifier.runtime.contract import BATCHED_CALLS, PER_TICKET_CALLS
 
     bucket_choices = [[], base.length_buckets or list(DEFAULT_LENGTH_BUCKETS)]
     layouts = {False: [(split.processes, split.threads) for split in splits(cores)]}
     if base.classifier_backend == "python":
-        fused = [shape for shape in layouts[False] if shape[0] >= FUSED_MIN_INSTANCES] + [(FUSED_MIN_INSTANCES, cores)]
+        fused = [shape for shape in layouts[False] if shape[0] >= FUSED_MIN_INSTANCES]
+        fused += [(FUSED_MIN_INSTANCES, cores), (cores + 1, cores)]
         layouts[True] = sorted(set(fused))
     result = []
     for fused, shapes in layouts.items():
+        # The fused step runs one onnxruntime call per ticket (buckets do not apply), or batched ones.
+        calls = [(PER_TICKET_CALLS, [[]]), (BATCHED_CALLS, bucket_choices)] if fused else [(None, bucket_choices)]
         for instances, threads in shapes:
-            for buckets in bucket_choices:
-                for spinning in (False, True) if instances == 1 else (False,):
-                    name = (
-                        f"{'fused-' if fused else ''}{instances}x{threads}"
-                        f"{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
-                    )
-                    changes = dict(
-                        fuse_steps=fused,
-                        classifier_instances=instances,
-                        onnx_intra_op_threads=threads,
-                        length_buckets=list(buckets),
-                        onnx_thread_spinning=spinning,
-                    )
-                    result.append((name, changes))
+            for onnx_calls, buckets_tried in calls:
+                for buckets in buckets_tried:
+                    for spinning in (False, True) if instances == 1 else (False,):
+                        name = (
+                            f"{'fused-' if fused else ''}{instances}x{threads}"
+                            f"{'-batched' if onnx_calls == BATCHED_CALLS else ''}"
+                            f"{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
+                        )
+                        changes = dict(
+                            fuse_steps=fused,
+                            classifier_instances=instances,
+                            onnx_intra_op_threads=threads,
+                            length_buckets=list(buckets),
+                            onnx_thread_spinning=spinning,
+                        )
+                        if onnx_calls:
+                            changes["fused_onnx_calls"] = onnx_calls
+                        result.append((name, changes))
     return result
+
+
+def selected(tried: list[tuple[str, dict]], names: list[str] | None) -> list[tuple[str, dict]]:
+    """The candidates named in ``names`` (all of them when None); an unknown name is an error."""
+    if names is None:
+        return tried
+    known = [name for name, _ in tried]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise TicketClassifierError(
+            f"unknown tuning candidate(s) {', '.join(unknown) or '(none given)'}; on this machine: {', '.join(known)}"
+        )
+    return [(name, changes) for name, changes in tried if name in names]
 
 
 def choose(rows: list[dict]) -> dict:
@@ -95,8 +124,9 @@ def _tune(args: argparse.Namespace) -> None:
     plan = BenchmarkPlan(concurrencies=[1, args.concurrency], protocols=["grpc"], peers=[], window_ms=args.window_ms)
     rows = []
     cores = available_cores()
+    names = comma_list(args.candidates) if args.candidates is not None else None
+    tried = selected(candidates(config.repository, cores), names)
     with PerfAnalyzer(tickets, window_ms=args.window_ms) as analyzer:
-        tried = candidates(config.repository, cores)
         print(f"{len(tried)} candidates on {cores} cores, precision {config.repository.precision}")
         for name, changes in tried:
             options = replace(config.repository, **changes)

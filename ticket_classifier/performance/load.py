@@ -28,6 +28,8 @@ class LoadPoint:
     generator: str
     generator_cpu_share: float  # of the cores this process may use, while it ran
     average_batch: float | None = None
+    server_cpu_ms: dict[str, float] | None = None  # per request: Triton's own process, its model processes
+    server_rss_mb: float | None = None  # Triton's process and its model processes, after the level
 
     def row(self) -> dict:
         """JSON-ready, rounded."""

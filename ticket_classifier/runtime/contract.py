@@ -64,6 +64,12 @@ MAX_REQUEST_BYTES_PARAMETER = "max_request_bytes"
 LENGTH_BUCKETS_PARAMETER = "length_buckets"
 INTRA_OP_THREADS_PARAMETER = "intra_op_num_threads"
 THREAD_SPINNING_PARAMETER = "thread_spinning"
+# How the fused pipeline runs a batch through onnxruntime: each ticket on its own at its own length
+# (a lone ticket with the instance's configured threads, several with the instance's share of the
+# cores each) or the batch in one call per padded length (docs/benchmarks.md, "per-ticket calls").
+ONNX_CALLS_PARAMETER = "onnx_calls"
+PER_TICKET_CALLS = "per_ticket"
+BATCHED_CALLS = "batched"
 # The pipeline model warms its tokenizer and onnxruntime session itself before it reports ready
 # ("1"), instead of through Triton warm-up requests, which would count in the product metrics.
 WARMUP_PARAMETER = "self_warmup"

@@ -4,7 +4,12 @@ The three steps of the ensemble (``repository.fuse_steps``): tokenize (``runtime
 run the ONNX model with onnxruntime, rank and decide review (``runtime/ranking.py``), without the
 two hops between Triton and separate Python stubs that the three-step ensemble pays per request.
 The dynamic batcher merges requests of any length (their inputs are strings); the tickets of one
-``execute`` are tokenized in one pass and run as one onnxruntime call per length bucket.
+``execute`` are tokenized in one pass. With ``onnx_calls`` ``per_ticket`` (the default) each ticket
+runs through onnxruntime on its own at its own length: a lone ticket on a session with the
+instance's configured threads (every core, by default), the tickets of a batch (the server is
+loaded, the other instances busy) one after another on a session with the instance's share of
+the cores, which costs the least CPU per ticket on a CPU (docs/benchmarks.md). With ``batched``
+they run as one onnxruntime call per length bucket.
 
 It keeps every guarantee of the three steps: a field or request over the byte limits, or a
 ticket without text, is refused with ``INVALID_ARG`` and counted by reason while the other
@@ -48,9 +53,16 @@ class TritonPythonModel:
         self.output_dtypes = output_dtypes(pb_utils, config)
         self.tokenizer = TicketTokenizer.from_directory(version_dir)
         self.buckets = length_buckets(config)
-        options = session_options(ort, parameters, instance_count(config))
-        model_path = version_dir / contract.ONNX_MODEL_FILENAME
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        instances = instance_count(config)
+        model_path = str(version_dir / contract.ONNX_MODEL_FILENAME)
+        options = session_options(ort, parameters, instances)
+        self.session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+        self.per_ticket = parameters.get(contract.ONNX_CALLS_PARAMETER) == contract.PER_TICKET_CALLS
+        self.loaded_session = self.session  # runs the tickets of a batch of several, per ticket
+        if self.per_ticket:
+            share = session_options(ort, {**parameters, contract.INTRA_OP_THREADS_PARAMETER: "0"}, instances)
+            if share.intra_op_num_threads != options.intra_op_num_threads:
+                self.loaded_session = ort.InferenceSession(model_path, share, providers=["CPUExecutionProvider"])
         self.ranker = Ranker.from_directory(version_dir, top_k(config))
         self.metrics = ProductMetrics(
             pb_utils, self.ranker.model_version, self.ranker.label_names, confidence_edges(version_dir)
@@ -58,7 +70,9 @@ class TritonPythonModel:
         self.rejections = RejectionMetrics(pb_utils, args["model_version"])
         if parameters.get(contract.WARMUP_PARAMETER) == "1":
             for length in self.buckets or (self.tokenizer.max_length,):
-                self._scores([" ".join(["ticket"] * max(1, length - 2))])
+                ticket = " ".join(["ticket"] * max(1, length - 2))
+                self._scores([ticket])
+                self._scores([ticket, ticket])  # the batch path (per ticket: the loaded session)
 
     def execute(self, requests):
         """Classify every accepted ticket of every request in one pass; a refused request gets its own error."""
@@ -74,17 +88,21 @@ class TritonPythonModel:
         return responses
 
     def _scores(self, texts):
-        """Calibrated probabilities and novelty scores of ``texts``: one onnxruntime call per padded length."""
+        """Calibrated probabilities and novelty scores of ``texts``: one onnxruntime call per ticket at its
+        own length, or (``batched``) one per padded length."""
         probabilities = np.empty((len(texts), len(self.ranker.label_names)), dtype=np.float32)
         novelty = np.empty((len(texts), 1), dtype=np.float32)
-        for rows, feed in self.tokenizer.encode_by_length(texts, buckets=self.buckets):
-            probabilities[rows], novelty[rows] = self.session.run(
-                [contract.PROBABILITIES, contract.NOVELTY_SCORE], feed
-            )
+        if self.per_ticket:
+            session = self.session if len(texts) == 1 else self.loaded_session
+            batches = enumerate(self.tokenizer.encode_groups([[text] for text in texts]))
+        else:
+            session, batches = self.session, self.tokenizer.encode_by_length(texts, buckets=self.buckets)
+        for rows, feed in batches:
+            probabilities[rows], novelty[rows] = session.run([contract.PROBABILITIES, contract.NOVELTY_SCORE], feed)
         return probabilities, novelty
 
     def finalize(self):
         """Release the metrics, the session and the tokenizer."""
         self.metrics.close()
         self.rejections.close()
-        self.session = self.tokenizer = None
+        self.session = self.loaded_session = self.tokenizer = None
