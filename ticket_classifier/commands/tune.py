@@ -14,6 +14,7 @@ its ``repository`` section changed) beside the table it was chosen from.
 """
 
 import argparse
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -67,27 +68,34 @@ def candidates(base, cores: int) -> list[tuple[str, dict]]:
     result = []
     for fused, shapes in layouts.items():
         # The fused step runs one onnxruntime call per ticket (buckets do not apply), or batched ones.
-        calls = [(PER_TICKET_CALLS, [[]]), (BATCHED_CALLS, bucket_choices)] if fused else [(None, bucket_choices)]
-        for instances, threads in shapes:
-            for onnx_calls, buckets_tried in calls:
-                for buckets in buckets_tried:
-                    for spinning in (False, True) if instances == 1 else (False,):
-                        name = (
-                            f"{'fused-' if fused else ''}{instances}x{threads}"
-                            f"{'-batched' if onnx_calls == BATCHED_CALLS else ''}"
-                            f"{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
-                        )
-                        changes = dict(
-                            fuse_steps=fused,
-                            classifier_instances=instances,
-                            onnx_intra_op_threads=threads,
-                            length_buckets=list(buckets),
-                            onnx_thread_spinning=spinning,
-                        )
-                        if onnx_calls:
-                            changes["fused_onnx_calls"] = onnx_calls
-                        result.append((name, changes))
+        if fused:
+            calls = [(PER_TICKET_CALLS, []), *((BATCHED_CALLS, buckets) for buckets in bucket_choices)]
+        else:
+            calls = [(None, buckets) for buckets in bucket_choices]
+        for (instances, threads), (onnx_calls, buckets) in itertools.product(shapes, calls):
+            for spinning in (False, True) if instances == 1 else (False,):
+                result.append(_candidate(fused, instances, threads, onnx_calls, buckets, spinning))
     return result
+
+
+def _candidate(fused: bool, instances: int, threads: int, onnx_calls, buckets: list[int], spinning: bool):
+    """One candidate's name (as in the table) and its changes to the ``repository`` options."""
+    from ticket_classifier.runtime.contract import BATCHED_CALLS
+
+    name = (
+        f"{'fused-' if fused else ''}{instances}x{threads}{'-batched' if onnx_calls == BATCHED_CALLS else ''}"
+        f"{'-buckets' if buckets else ''}{'-spin' if spinning else ''}"
+    )
+    changes = dict(
+        fuse_steps=fused,
+        classifier_instances=instances,
+        onnx_intra_op_threads=threads,
+        length_buckets=list(buckets),
+        onnx_thread_spinning=spinning,
+    )
+    if onnx_calls:
+        changes["fused_onnx_calls"] = onnx_calls
+    return name, changes
 
 
 def selected(tried: list[tuple[str, dict]], names: list[str] | None) -> list[tuple[str, dict]]:
