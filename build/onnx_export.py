@@ -25,8 +25,9 @@ import torch
 from ticket_classifier.build.graph_optimization import DETECTOR_INITIALIZERS, optimize_transformer
 from ticket_classifier.build.layout import onnx_filename
 from ticket_classifier.build.model_configs import PRECISIONS
-from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates, onnx_probabilities
+from ticket_classifier.build.parity import GATES, CalibrationCheck, Gate, compare_variant, enforce_gates
 from ticket_classifier.build.quantization import (
+    CALIBRATION_GATE,
     DEFAULT_INT8_SCHEME,
     INT8_SCHEMES,
     PRESETS,
@@ -169,6 +170,10 @@ def export_variants(
     detector = load_detector(checkpoint_dir)
     if detector is None:
         log.warning("%s has no novelty detector (trained before they existed): its NOVELTY is 0", checkpoint_dir)
+    policy = read_review_policy(checkpoint_dir)
+    if detector is not None:
+        policy = replace(policy, novelty_threshold=detector.threshold)
+    check = CalibrationCheck(checkpoint.tokenizer, calibration, checkpoint.labels, policy, CALIBRATION_GATE)
     raw = output_dir / "model.raw.onnx"
     try:
         export_raw_onnx(checkpoint, raw, detector)
@@ -179,15 +184,12 @@ def export_variants(
             )
         quantization = None
         if "int8" in precisions:
-            quantization = quantize(checkpoint, output_dir, preset, int8_scheme, calibration)
+            quantization = quantize(output_dir, preset, int8_scheme, check)
     finally:
         raw.unlink(missing_ok=True)
     features, logits = features_and_logits(checkpoint.model, checkpoint.tokenizer, texts)
     reference = softmax(logits, checkpoint.temperature)
     reference_novelty = detector.score(features) if detector else np.zeros(len(texts), dtype=np.float32)
-    policy = read_review_policy(checkpoint_dir)
-    if detector is not None:
-        policy = replace(policy, novelty_threshold=detector.threshold)
     gates = {**GATES, **(gates or {})}
     results = []
     for precision in precisions:
@@ -252,23 +254,22 @@ def calibration_texts(checkpoint_dir: Path) -> list[str]:
     return texts
 
 
-def quantize(checkpoint: Checkpoint, output_dir: Path, preset, scheme: str, texts: list[str]) -> dict:
-    """Write ``model.int8.onnx`` from the FP32 export with ``scheme`` (``texts``: its calibration texts);
-    what the scheme decided."""
+def quantize(output_dir: Path, preset, scheme: str, check: CalibrationCheck) -> dict:
+    """Write ``model.int8.onnx`` from the FP32 export with ``scheme`` (``check``: its calibration texts and
+    their measures); what the scheme decided."""
     source, destination = output_dir / onnx_filename("fp32"), output_dir / onnx_filename("int8")
     if scheme == "dynamic":
         quantize_int8(source, destination, preset)
         return {"scheme": scheme, "kept_fp32": []}
-    result = quantize_keeping_sensitive_nodes(
-        source, destination, preset, lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts)
-    )
+    result = quantize_keeping_sensitive_nodes(source, destination, preset, check)
     log.info(
-        "INT8 %s: kept in FP32 %s (calibration agreement %.4f)",
+        "INT8 %s: kept in FP32 %s (calibration texts: top-1 agreement %.4f, review agreement %.4f)",
         scheme,
         result["kept_fp32"] or "no node",
-        result["calibration_agreement"],
+        result["calibration"]["top1_agreement"],
+        result["calibration"]["review_agreement"],
     )
-    return {**result, "calibration_texts": len(texts)}
+    return {**result, "calibration_texts": len(check.texts)}
 
 
 def parity_table(report: dict) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -9,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from ticket_classifier.build.onnx_export import export_variants, parity_sample, parity_table
-from ticket_classifier.build.parity import GATES, Gate, compare_variant, onnx_probabilities
+from ticket_classifier.build.parity import GATES, CalibrationCheck, Gate, compare_variant
 from ticket_classifier.build.quantization import (
     PRESETS,
     preset_for_this_cpu,
@@ -18,6 +19,7 @@ from ticket_classifier.build.quantization import (
 )
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS, NOVELTY_SCORE
+from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy, read_split
 from ticket_classifier.training.inference import predict_logits, softmax
 
@@ -101,19 +103,28 @@ def test_int8_uses_this_cpus_preset(exported):
     assert operators & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
 
 
+def calibration_check(parity_inputs, gate):
+    """The sensitivity pass's measures on 64 of the tiny model's texts, judged by ``gate``."""
+    checkpoint, texts, _, _ = parity_inputs
+    policy = read_review_policy(checkpoint.directory)
+    return CalibrationCheck(checkpoint.tokenizer, texts[:64], checkpoint.labels, policy, gate)
+
+
+ALWAYS_PASSES = Gate(top1_agreement=0.0, mean_probability_difference=1.0, review_agreement=0.0)
+
+
 def test_int8_sensitivity_pass_ranks_nothing_when_int8_already_agrees(exported, parity_inputs, tmp_path):
     output, report = exported
     assert report["int8_quantization"]["scheme"] == "sensitivity"
     assert report["int8_quantization"]["calibration_texts"] > 0
-    checkpoint, texts, _, _ = parity_inputs
+    assert set(report["int8_quantization"]["calibration"]) >= {"top1_agreement", "review_agreement"}
     result = quantize_keeping_sensitive_nodes(
         output / "model.fp32.onnx",
         tmp_path / "model.int8.onnx",
         preset_for_this_cpu(),
-        lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts[:64]),
-        target=0.0,  # always reached by the fully quantized model
+        calibration_check(parity_inputs, ALWAYS_PASSES),
     )
-    assert result["kept_fp32"] == [] and result["ranking"] == []
+    assert result["kept_fp32"] == [] and result["ranking"] == [] and result["calibration_shortfalls"] == []
 
 
 def test_sensitivity_scheme_needs_the_validation_split(tiny_model, tmp_path):
@@ -126,23 +137,52 @@ def test_sensitivity_scheme_needs_the_validation_split(tiny_model, tmp_path):
 
 def test_int8_sensitivity_pass_keeps_the_most_sensitive_nodes_in_fp32(exported, parity_inputs, tmp_path):
     output, _ = exported
-    checkpoint, texts, _, _ = parity_inputs
     preset = preset_for_this_cpu()
     result = quantize_keeping_sensitive_nodes(
         output / "model.fp32.onnx",
         tmp_path / "model.int8.onnx",
         preset,
-        lambda path: onnx_probabilities(path, checkpoint.tokenizer, texts[:64]),
-        target=1.01,  # never reached: every allowed node is kept
+        calibration_check(parity_inputs, Gate(1.01, 1.0, 0.0)),  # never passes: every allowed node is kept
         max_kept=2,
     )
-    ranking = [entry["mean_probability_difference"] for entry in result["ranking"]]
+    assert result["calibration_shortfalls"] == [
+        f"top-1 agreement {result['calibration']['top1_agreement']:.4f} < gate 1.01"
+    ]
+    ranking = [entry["distance"] for entry in result["ranking"]]
     assert len(ranking) == len(quantizable_nodes(output / "model.fp32.onnx", preset))
     assert ranking == sorted(ranking, reverse=True)
     assert result["kept_fp32"] == [entry["node"] for entry in result["ranking"][:2]]  # most sensitive first
     operators = {node.name: node.op_type for node in onnx.load(str(tmp_path / "model.int8.onnx")).graph.node}
     assert all(operators.get(name) in ("MatMul", "Attention") for name in result["kept_fp32"])  # left in FP32
     assert not (tmp_path / "model.int8.probe.onnx").exists()
+
+
+def test_int8_sensitivity_pass_answers_to_the_review_decisions_too(exported, parity_inputs, tmp_path):
+    """Top-1 alone is not what the gate judges: near-ties of the review thresholds flip decisions first."""
+    output, _ = exported
+    result = quantize_keeping_sensitive_nodes(
+        output / "model.fp32.onnx",
+        tmp_path / "model.int8.onnx",
+        preset_for_this_cpu(),
+        calibration_check(parity_inputs, Gate(0.0, 1.0, 1.01)),  # only the review gate can fail
+        max_kept=1,
+    )
+    assert result["calibration_shortfalls"][0].startswith("review-decision agreement")
+    assert len(result["kept_fp32"]) == 1 and result["ranking"]
+
+
+def test_calibration_distance_counts_the_novelty_score_in_units_of_its_threshold(parity_inputs):
+    check = replace(calibration_check(parity_inputs, ALWAYS_PASSES), policy=ReviewPolicy(novelty_threshold=4.0))
+    probabilities = np.full((2, 3), 1 / 3)
+    reference = (probabilities, np.array([[10.0], [20.0]]))
+    moved = (
+        probabilities + np.array([[0.1, -0.1, 0.0]] * 2),
+        np.array([[10.0], [20.0]]) + check.policy.novelty_threshold / 2,
+    )
+    assert check.distance(moved, reference) == pytest.approx(0.2 / 3 + 0.5)
+    assert check.distance(reference, reference) == 0.0
+    without_detector = replace(check, policy=ReviewPolicy())
+    assert without_detector.distance(moved, reference) == pytest.approx(0.2 / 3)
 
 
 def test_int8_scheme_that_does_not_exist(tiny_model, tmp_path):

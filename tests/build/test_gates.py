@@ -42,6 +42,24 @@ def test_a_precision_below_its_gate_leaves_nothing_servable_and_is_refused(tiny_
     assert not (tmp_path / "repo").exists()
 
 
+def test_int8_below_its_gate_is_deleted_and_auto_serves_fp32(tiny_model, tmp_path):
+    """The export goes on (FP32 passed); the failed INT8 is never served: auto takes FP32, naming INT8 is refused."""
+    onnx = tmp_path / "onnx"
+    report = export_variants(
+        tiny_model.checkpoint,
+        onnx,
+        precisions=("fp32", "int8"),
+        int8_scheme="dynamic",
+        gates={"int8": Gate(1.01, 1.0, 0.0)},
+    )
+    assert [variant["passed"] for variant in report["variants"]] == [True, False]
+    assert not (onnx / "model.int8.onnx").exists()
+    built = build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo")
+    assert json.loads((built.model_card.parent / "model_card.json").read_text())["precision"] == "fp32"
+    with pytest.raises(TicketClassifierError, match="int8 failed its parity gate at export .* it is not servable"):
+        build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo2", RepositoryOptions(precision="int8"))
+
+
 def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_checkpoint, tiny_model, tmp_path):
     with pytest.raises(TicketClassifierError, match="below its own TF-IDF baseline's 0.960") as refused:
         build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo")

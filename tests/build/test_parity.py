@@ -74,14 +74,27 @@ def test_each_gate_is_inclusive_at_its_threshold(change, failure):
     assert judge({**AT_THE_GATE, **change}, GATE) == ([failure] if failure else [])
 
 
-def test_enforce_gates_names_every_failing_variant():
+def test_enforce_gates_fails_when_fp32_or_every_variant_failed_naming_each():
+    fp32 = {"precision": "fp32", "passed": False, "failures": ["top-1 agreement 0.9 < gate 0.999"]}
+    int8 = {"precision": "int8", "passed": False, "failures": ["top-1 agreement 0.9 < gate 0.99"]}
+    with pytest.raises(
+        TicketClassifierError, match=r"parity gate failed \(fp32: .*; int8: top-1 agreement 0.9 < gate 0.99\)"
+    ):
+        enforce_gates([fp32, int8], "report.json")
+    with pytest.raises(TicketClassifierError, match=r"parity gate failed \(int8: top-1 agreement 0.9 < gate 0.99\)"):
+        enforce_gates([int8], "report.json")  # the only variant asked for: nothing servable
+
+
+def test_a_faster_precision_that_failed_alone_is_a_warning(caplog):
     results = [
         {"precision": "fp32", "passed": True, "failures": []},
-        {"precision": "int8", "passed": False, "failures": ["top-1 agreement 0.9 < gate 0.99"]},
+        {"precision": "int8", "passed": False, "failures": ["review-decision agreement 0.97 < gate 0.98"]},
     ]
-    with pytest.raises(TicketClassifierError, match=r"parity gate failed \(int8: top-1 agreement 0.9 < gate 0.99\)"):
-        enforce_gates(results, "report.json")
+    enforce_gates(results, "report.json")  # precision auto falls back to FP32; naming int8 is refused at build
+    assert "parity gate failed (int8: review-decision agreement 0.97 < gate 0.98): deleted, not servable" in caplog.text
+    caplog.clear()
     enforce_gates(results[:1], "report.json")
+    assert not caplog.text
 
 
 def linear_graph(path, weights, temperature=1.0, padding_bytes=0):
