@@ -11,6 +11,7 @@ from ticket_classifier.training.data import prepare_splits
 from ticket_classifier.training.held_out import RESULT_FILENAME, choose_held_out, held_out_evaluation
 from ticket_classifier.training.novelty import (
     SCORES,
+    SHRINKAGE,
     KnnScorer,
     MahalanobisDetector,
     auroc,
@@ -33,7 +34,7 @@ def test_mahalanobis_equals_the_textbook_distance_and_separates_a_far_cluster():
     detector = MahalanobisDetector.fit(features, targets, 3)
     centred = features - detector.means[targets]
     covariance = centred.T @ centred / (len(features) - 3)
-    covariance += 0.01 * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+    covariance += SHRINKAGE * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
     precision = np.linalg.inv(covariance)
     x = features[:5]
     expected = np.min([np.einsum("bi,ij,bj->b", x - m, precision, x - m) for m in detector.means], axis=0)
