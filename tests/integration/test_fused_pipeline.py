@@ -16,6 +16,7 @@ from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.health import probe
 from ticket_classifier.reliability.bad_requests import KINDS, send
 from ticket_classifier.runtime.contract import CLASSIFIER, FUSED_STEPS, PIPELINE, POSTPROCESS, THREE_STEPS
+from ticket_classifier.runtime.instance_activity import InstanceActivity
 from ticket_classifier.server import ServerConfig, TritonServer
 from ticket_classifier.training.demo_data import generate_tickets
 from ticket_classifier.triton_admin import base_url
@@ -83,6 +84,21 @@ def test_per_ticket_and_batched_onnx_calls_give_the_same_answers(fused_server, t
     for index, (first, second) in enumerate(pairs):
         assert first.scores == pytest.approx(second.scores, abs=1e-4), index
         assert first.novelty == pytest.approx(second.novelty, abs=1e-3), index
+
+
+def test_each_instance_shows_the_others_when_it_is_at_work(fused_server):
+    """Per ticket, an instance takes the all-cores session only while its siblings are idle: each holds a
+    lock file, in a folder of this server's model version, that nobody holds between requests."""
+    repository, server = fused_server
+    answers(server.grpc_url, "grpc")
+    observer = InstanceActivity(f"{server.process.pid}-{PIPELINE}-1")
+    try:
+        siblings = [path for path in observer.folder.iterdir() if path != observer.path]
+        assert len(siblings) == RepositoryOptions().classifier_instances
+        assert not observer.others_busy()
+    finally:
+        observer.close()
+    assert observer.folder.is_dir()  # the instances' files stay while they serve
 
 
 def test_metrics_count_tickets_and_refusals_but_not_health_probes(fused_server, metric_total):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ticket_classifier.runtime.onnx_threads import cgroup_cpu_limit, intra_op_threads
+from ticket_classifier.runtime.onnx_threads import cgroup_cpu_limit, intra_op_threads, spinning_entries
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,12 @@ def test_no_cgroup_file_means_no_limit(tmp_path):
 )
 def test_threads_are_the_instance_share_or_every_core_unless_configured(configured, instances, cores, threads):
     assert intra_op_threads(configured, instances, cores) == threads
+
+
+def test_spinning_lasts_only_while_a_run_does():
+    assert spinning_entries(True) == {
+        "session.intra_op.allow_spinning": "1",
+        "session.inter_op.allow_spinning": "1",
+        "session.force_spinning_stop": "1",
+    }
+    assert set(spinning_entries(False).values()) == {"0"}

@@ -5,9 +5,10 @@ the serving benchmark: ``threads = 0`` means "this process's share of the cores"
 may run on, capped by a container's CPU limit, divided by the instances that share them, at
 least 1), not onnxruntime's own default of every core for every session, which oversubscribes
 the CPU when instances run side by side; ``threads = -1`` means every core for each instance,
-which pays where instances mostly take turns (the fused pipeline's two instances, measured in
-docs/benchmarks.md). Spinning (threads busy-waiting for work between operators) only pays when a
-session has the cores to itself; where processes share cores it burns the CPU the others need.
+which pays where an instance has the cores to itself (the fused step's lone ticket on an idle
+server, measured in docs/benchmarks.md). Spinning (threads busy-waiting for work between
+operators) only pays when a session has the cores to itself; where processes share cores it burns
+the CPU the others need. Here it lasts only while a ``run`` does.
 """
 
 import math
@@ -17,6 +18,7 @@ from pathlib import Path
 from .contract import INTRA_OP_THREADS_PARAMETER, THREAD_SPINNING_PARAMETER
 
 SPINNING_CONFIG_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+FORCE_SPINNING_STOP = "session.force_spinning_stop"
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
@@ -52,9 +54,10 @@ def intra_op_threads(configured: int, instances: int, cores: int | None = None) 
 
 
 def spinning_entries(spinning: bool) -> dict[str, str]:
-    """Session config entries that switch thread spinning on or off."""
+    """Session config entries that switch thread spinning on or off. On, the threads spin only while a
+    ``run`` lasts (``FORCE_SPINNING_STOP``): between requests they sleep instead of burning the cores."""
     value = "1" if spinning else "0"
-    return {key: value for key in SPINNING_CONFIG_KEYS}
+    return {**{key: value for key in SPINNING_CONFIG_KEYS}, FORCE_SPINNING_STOP: value}
 
 
 def session_options(ort, parameters: dict[str, str], instances: int):
