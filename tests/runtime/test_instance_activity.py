@@ -70,3 +70,12 @@ def test_an_unusable_folder_is_an_os_error(tmp_path):
     blocked.write_text("")
     with pytest.raises(OSError):
         InstanceActivity("server-model-1", blocked)
+
+
+def test_a_folder_planted_as_a_link_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / f"{FOLDER_PREFIX}server-model-1").symlink_to(elsewhere)
+    with pytest.raises(PermissionError, match="not this user's own folder"):
+        InstanceActivity("server-model-1", tmp_path)
+    assert not any(elsewhere.iterdir())

@@ -29,6 +29,8 @@ class InstanceActivity:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
         self.folder = Path(folder or tempfile.gettempdir()) / f"{FOLDER_PREFIX}{name}"
         self.folder.mkdir(mode=0o700, exist_ok=True)
+        if self.folder.is_symlink() or self.folder.stat().st_uid != os.getuid():  # another user's, in a shared /tmp
+            raise PermissionError(f"{self.folder} is not this user's own folder")
         self.path = self.folder / f"{os.getpid()}.lock"
         self.handle = open(self.path, "w")  # noqa: SIM115 (held until close)
         self.siblings: dict[str, int] = {}  # file name -> descriptor, opened once
