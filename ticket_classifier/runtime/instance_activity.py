@@ -46,9 +46,10 @@ class InstanceActivity:
 
     def others_busy(self) -> bool:
         """True while another instance holds its lock (runs an ``execute``)."""
-        for entry in os.scandir(self.folder):
-            if entry.name == self.path.name:
-                continue
+        entries = [entry for entry in os.scandir(self.folder) if entry.name != self.path.name]
+        for gone in self.siblings.keys() - {entry.name for entry in entries}:  # instances that stopped
+            os.close(self.siblings.pop(gone))
+        for entry in entries:
             descriptor = self.siblings.get(entry.name)
             if descriptor is None:
                 try:

@@ -69,7 +69,7 @@ class TritonPythonModel:
         self.loaded_session = self.session  # per ticket: the tickets of a loaded server, one at a time
         if self.per_ticket:
             share = session_options(ort, {**parameters, contract.INTRA_OP_THREADS_PARAMETER: "0"}, instances)
-            if lone is not parameters or share.intra_op_num_threads != options.intra_op_num_threads:
+            if self.activity or share.intra_op_num_threads != options.intra_op_num_threads:  # spins, or more threads
                 self.loaded_session = ort.InferenceSession(model_path, share, providers=["CPUExecutionProvider"])
         self.ranker = Ranker.from_directory(version_dir, top_k(config))
         self.metrics = ProductMetrics(
