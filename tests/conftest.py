@@ -334,14 +334,14 @@ class ServeProcess:
 def serve_command(tmp_path):
     """Start ``ticket-classifier serve`` on free ports as a subprocess, in ``tmp_path`` (where it keeps Triton's
     log); killed at teardown if still running."""
-    from ticket_classifier.server import free_port
+    from ticket_classifier.server import free_ports
 
     started = []
 
     def start(
         repository: Path, *, stderr=subprocess.STDOUT, extra: tuple = (), env: dict | None = None
     ) -> ServeProcess:
-        http, grpc, metrics, health = (free_port() for _ in range(4))
+        http, grpc, metrics, health = free_ports(4)
         command = [sys.executable, "-m", "ticket_classifier.cli", "serve", "--model-repository", str(repository)]
         command += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
         command += ["--health-port", str(health), *extra]

@@ -14,6 +14,7 @@ parent-death signal), so a killed launcher leaves no orphan holding the ports, a
 shared-memory regions of killed servers are removed before each start.
 """
 
+import contextlib
 import ctypes
 import dataclasses
 import datetime
@@ -41,6 +42,7 @@ from ticket_classifier.triton_admin import TritonAdmin
 log = logging.getLogger(__name__)
 _LOG_TAIL_LINES = 15
 _PR_SET_PDEATHSIG = 1
+_PORT_NAMES = ("http_port", "grpc_port", "metrics_port", "health_port")
 
 
 @dataclass
@@ -75,10 +77,14 @@ class ServerConfig:
             raise ValueError("server.probe_interval_s, probe_timeout_s and restart_backoff_max_s must be positive")
         if self.probe_failures_before_restart < 1:
             raise ValueError("server.probe_failures_before_restart must be at least 1")
-        for name in ("http_port", "grpc_port", "metrics_port", "health_port"):
+        for name in _PORT_NAMES:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ValueError(f"server.{name} must be between 0 and 65535, got {port}")
+        chosen = [getattr(self, name) for name in _PORT_NAMES if getattr(self, name)]
+        if len(set(chosen)) < len(chosen):
+            ports = ", ".join(f"{name} {getattr(self, name)}" for name in _PORT_NAMES)
+            raise ValueError(f"server ports must differ from each other (0: any free port), got {ports}")
         if (self.grpc_tls_certificate is None) != (self.grpc_tls_private_key is None):
             raise ValueError("server.grpc_tls_certificate and server.grpc_tls_private_key go together")
         if self.model_control_mode not in ("none", "explicit", "poll"):
@@ -141,11 +147,22 @@ def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
     return True
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports that are free at the time of the call (for tests and ``port: 0``).
+
+    Every probe socket stays bound until all are picked, so the system cannot hand out one port twice."""
+    with contextlib.ExitStack() as probes:
+        ports = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+        return ports
+
+
 def free_port() -> int:
-    """A TCP port that is free at the time of the call (for tests and ``port: 0``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port that is free at the time of the call."""
+    return free_ports(1)[0]
 
 
 def connect_host(bind_address: str) -> str:
@@ -266,18 +283,21 @@ class TritonServer:
             log_file.close()
 
     def _assign_and_check_ports(self) -> None:
-        """Pick free ports for those set to 0 and fail clearly on a port already in use."""
-        for name in ("http_port", "grpc_port", "metrics_port"):
+        """Fail clearly on a port already in use; pick distinct free ports for those set to 0."""
+        triton_ports = ("http_port", "grpc_port", "metrics_port")
+        for name in triton_ports:
             port = getattr(self.config, name)
-            if port == 0:
-                setattr(self.config, name, free_port())
-            elif not port_is_free(
-                port, self.config.http_bind_address if name == "http_port" else self.config.bind_address
-            ):
+            address = self.config.http_bind_address if name == "http_port" else self.config.bind_address
+            if port and not port_is_free(port, address):
                 raise TicketClassifierError(
                     f"port {port} ({name.replace('_', ' ')}) is already in use: "
                     "stop what holds it or choose another port"
                 )
+        unassigned = [name for name in triton_ports if getattr(self.config, name) == 0]
+        configured = {getattr(self.config, name) for name in _PORT_NAMES}
+        spare = [port for port in free_ports(len(unassigned) + len(configured)) if port not in configured]
+        for name, port in zip(unassigned, spare):
+            setattr(self.config, name, port)
 
     def _command(self, installation: TritonInstallation, backends: Path) -> list[str]:
         """The ``tritonserver`` command line."""

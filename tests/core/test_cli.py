@@ -140,6 +140,13 @@ def test_serve_with_missing_repository(tmp_path, capsys):
     assert_one_line_error(code, error, "model repository not found")
 
 
+def test_serve_with_two_ports_alike(tmp_path, capsys):
+    code, _, error = run(
+        capsys, "serve", "--model-repository", str(tmp_path), "--grpc-port", "9100", "--metrics-port", "9100"
+    )
+    assert_one_line_error(code, error, "server ports must differ", "grpc_port 9100, metrics_port 9100")
+
+
 def test_classify_without_text(capsys):
     code, _, error = run(capsys, "classify")
     assert_one_line_error(code, error, "--subject")

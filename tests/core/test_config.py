@@ -52,6 +52,11 @@ def test_out_of_range_value(tmp_path):
         load_production_config(write(tmp_path, "repository:\n  device: tpu\n"))
 
 
+def test_two_server_ports_alike_are_refused(tmp_path):
+    with pytest.raises(TicketClassifierError, match="server ports must differ .* grpc_port 8002, metrics_port 8002"):
+        load_production_config(write(tmp_path, "server:\n  grpc_port: 8002\n"))
+
+
 def test_section_must_be_a_mapping(tmp_path):
     with pytest.raises(TicketClassifierError, match="'data' must be a mapping"):
         load_training_config(write(tmp_path, "data: 3\n"))

@@ -19,7 +19,7 @@ import yaml
 
 from ticket_classifier.admin_key import ADMIN_KEY_HEADER, RESTRICTED_APIS
 from ticket_classifier.health import probe
-from ticket_classifier.server import TritonInstallation, TritonServer, _link_python_backend, free_port
+from ticket_classifier.server import TritonInstallation, TritonServer, _link_python_backend, free_ports
 
 pytestmark = [
     pytest.mark.integration,
@@ -64,7 +64,7 @@ def start(repository: Path, image_path: str, read_only: bool = False, **env_valu
     """Run the entry point on loopback ports with the image's environment; returns ``(process,
     http_address)``. ``read_only``: the repository is bind-mounted read-only over itself, in a
     mount namespace of the process's own (as Docker's ``:ro`` and Kubernetes' ``readOnly`` do)."""
-    http, grpc, metrics = free_port(), free_port(), free_port()
+    http, grpc, metrics = free_ports(3)
     env = {key: value for key, value in TritonServer._environment().items() if key != "TICKET_CLASSIFIER_ADMIN_KEY"}
     env.update(image_environment())
     env.update(PATH=image_path, MODEL_REPOSITORY=str(repository), **env_values)

@@ -57,11 +57,11 @@ def proxied(tiny_model, tmp_path_factory, require_binary):
     nginx = require_binary("nginx")
     folder = tmp_path_factory.mktemp("tls-proxy")
     ca, certificate, key = make_certificates(folder)
-    port = free_port()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ADMIN_KEY_ENV, KEY)
         server = TritonServer(tiny_model.repository, ServerConfig.on_free_ports())
     server.start()
+    port = free_port()  # picked once the server holds its own ports
     values = {
         "PREFIX": str(folder),
         "LISTEN_PORT": str(port),

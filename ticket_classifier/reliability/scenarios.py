@@ -32,7 +32,7 @@ from ticket_classifier.reliability.bad_requests import (
 )
 from ticket_classifier.reliability.load import Load
 from ticket_classifier.runtime.contract import CLASSIFIER, ONNX_MODEL_FILENAME
-from ticket_classifier.server import ServerConfig, TritonServer, free_port
+from ticket_classifier.server import ServerConfig, TritonServer, free_ports
 
 FAST_PROBING = "server:\n  probe_interval_s: 1\n  probe_timeout_s: 5\n  probe_failures_before_restart: 2\n"
 
@@ -125,7 +125,7 @@ def supervised_serve(repository: Path):
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "production.yaml"
         config.write_text(FAST_PROBING, encoding="utf-8")
-        http, grpc, metrics, health = (free_port() for _ in range(4))
+        http, grpc, metrics, health = free_ports(4)
         command = [sys.executable, "-m", "ticket_classifier.cli", "serve", "--model-repository", str(repository)]
         command += ["--config", str(config), "--http-port", str(http), "--grpc-port", str(grpc)]
         command += ["--metrics-port", str(metrics), "--health-port", str(health)]
