@@ -111,7 +111,7 @@ async def classify_csv(
                     f"model '{client.model_name}' is not ready on {client.url} ({client.protocol}); nothing was sent"
                 )
             limits = await client.limits() if pending else None
-            run = _Run(client, limits, output, errors, summary, progress, max_consecutive_failures)
+            run = _Run(client, limits, output, errors, summary, progress, max_consecutive_failures, text_columns)
             await run.classify(pending, batch_size, concurrency)
     finally:
         progress.close()
@@ -126,12 +126,16 @@ async def classify_csv(
 class _Run:
     """One run's batches: sent with bounded concurrency, written in input order."""
 
-    def __init__(self, client, limits: ServingLimits, output, errors, summary, progress, max_failures: int) -> None:
+    def __init__(
+        self, client, limits: ServingLimits, output, errors, summary, progress, max_failures: int, text_columns
+    ) -> None:
         self.client, self.limits = client, limits
         self.output, self.errors = output, errors
         self.summary, self.progress = summary, progress
         self.max_failures = max_failures
         self.consecutive_failures = 0
+        columns = " and ".join(text_columns)
+        self.empty_text = f"column {columns} is empty" if len(text_columns) == 1 else f"columns {columns} are empty"
 
     async def classify(self, rows: list[InputRow], batch_size: int, concurrency: int) -> None:
         """Up to ``concurrency`` batches in flight; results written oldest batch first."""
@@ -199,7 +203,7 @@ class _Run:
     def _refusal(self, row: InputRow) -> str | None:
         """Why ``row`` is not sent (no text, over the server's limits), or None."""
         if not join_ticket_text((row.subject, row.description)):
-            return "subject and description have no text"
+            return self.empty_text
         try:
             plan_requests([row.subject], [row.description], self.limits)
         except TicketClassifierError as exc:

@@ -139,12 +139,14 @@ def summary_table(summary: dict) -> str:
     rows = [("fine-tuned encoder", test["accuracy"], test["macro_f1"], test["ece"])]
     if summary.get("baseline"):
         baseline = summary["baseline"]
-        rows.append((baseline["name"], baseline["accuracy"], baseline["macro_f1"], float("nan")))
+        rows.append((baseline["name"], baseline["accuracy"], baseline["macro_f1"], None))
     lines = [f"{'model':<34} {'accuracy':>9} {'macro-F1':>9} {'ECE':>7}"]
-    lines += [f"{name:<34} {accuracy:>9.4f} {macro_f1:>9.4f} {ece:>7.4f}" for name, accuracy, macro_f1, ece in rows]
+    lines += [
+        f"{name:<34} {accuracy:>9.4f} {macro_f1:>9.4f} {report.cell(ece):>7}" for name, accuracy, macro_f1, ece in rows
+    ]
     review = test["review"]
     lines.append(
         f"under the review policy: {review['coverage']:.1%} routed automatically at accuracy "
-        f"{review['accuracy']:.4f}; {review['to_review']} of {test['examples']} to review"
+        f"{report.cell(review['accuracy'])}; {review['to_review']} of {test['examples']} to review"
     )
     return "\n".join(lines)

@@ -68,6 +68,11 @@ def run_log(path: Path):
     root.setLevel(min(previous_level or logging.INFO, logging.INFO))
     try:
         yield
+    except Exception as exc:
+        record = logging.makeLogRecord({"name": __name__, "levelno": logging.ERROR, "levelname": "ERROR"})
+        record.msg = f"training stopped: {exc}"
+        handler.handle(record)  # the file only: the command line prints the error itself
+        raise
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)

@@ -134,7 +134,7 @@ def write_confident_errors(
     return len(wrong)
 
 
-def _number(value: float) -> str:
+def cell(value: float | None) -> str:
     """A metric for a table cell."""
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
@@ -164,13 +164,13 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
         "",
         "| model | accuracy | macro-F1 | weighted F1 | ECE |",
         "| --- | --- | --- | --- | --- |",
-        f"| fine-tuned encoder (temperature {calibration['temperature']:.3f}) | {_number(test['accuracy'])} | "
-        f"{_number(test['macro_f1'])} | {_number(test['weighted_f1'])} | {_number(test['ece'])} |",
+        f"| fine-tuned encoder (temperature {calibration['temperature']:.3f}) | {cell(test['accuracy'])} | "
+        f"{cell(test['macro_f1'])} | {cell(test['weighted_f1'])} | {cell(test['ece'])} |",
     ]
     if baseline:
         lines.append(
-            f"| {baseline['name']} | {_number(baseline['accuracy'])} | {_number(baseline['macro_f1'])} | "
-            f"{_number(baseline['weighted_f1'])} | n/a |"
+            f"| {baseline['name']} | {cell(baseline['accuracy'])} | {cell(baseline['macro_f1'])} | "
+            f"{cell(baseline['weighted_f1'])} | n/a |"
         )
     review = test["review"]
     lines += [
@@ -183,7 +183,7 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| {name} | {_number(values['before'])} | {_number(values['after'])} |"
+        f"| {name} | {cell(values['before'])} | {cell(values['after'])} |"
         for name, values in calibration["ece"].items()
     ]
     lines += [
@@ -194,7 +194,7 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
         "",
         f"Under the review policy the server applies ({_policy_sentence(review['policy'])}), "
         f"{review['coverage']:.1%} of tickets are routed automatically ({review['routed']} of {test['examples']}) "
-        f"with accuracy {_number(review['accuracy'])}; {review['to_review']} go to review "
+        f"with accuracy {cell(review['accuracy'])}; {review['to_review']} go to review "
         f"(rules that fired: {', '.join(f'{rule} {count}' for rule, count in review['by_rule'].items()) or 'none'}).",
         "",
         "![coverage curve](coverage.png)",
@@ -205,14 +205,14 @@ def write_markdown_report(path: Path, summary: dict) -> Path:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for label, values in test["per_class"].items():
-        baseline_f1 = _number(baseline["per_class"][label]["f1"]) if baseline else "n/a"
+        baseline_f1 = cell(baseline["per_class"][label]["f1"]) if baseline else "n/a"
         lines.append(
-            f"| {label} | {_number(values['precision'])} | {_number(values['recall'])} | {_number(values['f1'])} | "
+            f"| {label} | {cell(values['precision'])} | {cell(values['recall'])} | {cell(values['f1'])} | "
             f"{values['support']} | {baseline_f1} |"
         )
     if test["critical_recall"]:
         lines += ["", "## Critical categories", "", "| category | recall |", "| --- | --- |"]
-        lines += [f"| {label} | {_number(recall)} |" for label, recall in test["critical_recall"].items()]
+        lines += [f"| {label} | {cell(recall)} |" for label, recall in test["critical_recall"].items()]
     pairs = most_confused_pairs(test["confusion_matrix"], summary["labels"])
     lines += ["", "## Errors", "", "![confusion matrix](confusion_matrix.png)", ""]
     if pairs:

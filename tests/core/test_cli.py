@@ -83,6 +83,15 @@ def test_train_with_missing_columns(tmp_path, capsys):
     assert_one_line_error(code, error, "lacks required column(s) subject, description, category, created_at", "bad.csv")
 
 
+def test_a_failed_train_run_leaves_its_reason_in_train_log(tmp_path, capsys):
+    data = tmp_path / "bad.csv"
+    data.write_text("title,body\nVPN,down\n")
+    code, _, error = run(capsys, "train", "--data", str(data), "--output-dir", str(tmp_path / "out"))
+    assert_one_line_error(code, error, "lacks required column(s)")
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "ERROR" in log and "training stopped:" in log and "lacks required column(s)" in log
+
+
 def test_train_with_unknown_config_key(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("model:\n  encoderr: minilm\n")

@@ -51,7 +51,7 @@ def test_file_is_classified_in_order_with_errors_summary_and_a_failing_exit(tiny
     assert [row["ticket_id"] for row in predictions] == [f"T{i}" for i in range(40)]
     errors = read_rows(tmp_path / "predictions.errors.csv")
     assert [(row["ticket_id"], row["row"], row["reason"]) for row in errors] == [
-        ("EMPTY", "42", "subject and description have no text")
+        ("EMPTY", "42", "columns subject and description are empty")
     ]
     out = captured.out
     assert "rows: 41" in out and "classified now: 40" in out and "failed: 1" in out and "tickets/s" in out
@@ -241,15 +241,21 @@ def test_a_server_that_disappears_stops_the_run_which_resumes_later(tiny_model, 
 def test_one_text_column_and_every_input_column_carried_through(tiny_server, tmp_path):
     source = write_csv(
         tmp_path / "one.csv",
-        [("C-1", "VPN keeps dropping since this morning", "EMEA"), ("C-2", "Printer jammed again", "APAC")],
+        [
+            ("C-1", "VPN keeps dropping since this morning", "EMEA"),
+            ("C-2", "Printer jammed again", "APAC"),
+            ("C-3", " ", "EMEA"),
+        ],
         header=("case", "text", "region"),
     )
     output = tmp_path / "out.csv"
     code = classify(tiny_server, "--input", str(source), "--output", str(output), "--text-columns", "text")
-    assert code == 0
+    assert code == 1  # the empty row
     rows = read_rows(output)
     assert list(rows[0])[:3] == ["case", "text", "region"]
     assert [(row["case"], row["region"]) for row in rows] == [("C-1", "EMEA"), ("C-2", "APAC")]
+    errors = read_rows(tmp_path / "out.errors.csv")
+    assert [(row["ticket_id"], row["reason"]) for row in errors] == [("row-4", "column text is empty")]
 
 
 def test_an_input_column_named_like_a_prediction_column_is_named(tiny_server, tmp_path, capsys):

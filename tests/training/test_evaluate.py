@@ -111,3 +111,17 @@ def test_held_out_flags_that_do_not_fit_together_are_one_line_errors(arguments, 
     error = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in error and message in error
     assert not (tmp_path / "unused").exists()  # refused before any training
+
+
+def test_the_summary_table_writes_n_a_where_there_is_no_number():
+    from ticket_classifier.training.evaluation import summary_table
+
+    review = {"coverage": 0.0, "accuracy": float("nan"), "to_review": 72}
+    summary = {
+        "test": {"accuracy": 0.72, "macro_f1": 0.68, "ece": 0.61, "examples": 72, "review": review},
+        "baseline": {"name": "TF-IDF (1-2 grams) + linear SVM", "accuracy": 0.93, "macro_f1": 0.93},
+    }
+    table = summary_table(summary)
+    assert "nan" not in table
+    assert table.splitlines()[2].split()[-1] == "n/a"  # the baseline has no ECE
+    assert "routed automatically at accuracy n/a; 72 of 72 to review" in table

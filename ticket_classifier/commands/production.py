@@ -37,7 +37,7 @@ def production_config(path: str | None) -> tuple[ProductionConfig, str]:
         return load_production_config(path), path
     if Path(DEFAULT_PATH).is_file():
         return load_production_config(DEFAULT_PATH), DEFAULT_PATH
-    return ProductionConfig(), "built-in defaults (those of configs/production.yaml)"
+    return ProductionConfig(), "built-in defaults (no --config given and no configs/production.yaml here)"
 
 
 def load_review_policy(path: str) -> ReviewPolicy:
