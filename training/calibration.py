@@ -63,8 +63,13 @@ def choose_temperature(logits: np.ndarray, targets: np.ndarray) -> dict:
     before = negative_log_likelihood(logits, targets)
     after = negative_log_likelihood(logits, targets, fitted)
     low, high = SANE_TEMPERATURES
-    if not low <= fitted <= high:
-        reason = f"fitted temperature {fitted:.3g} is outside [{low}, {high}]: not applied (T = 1)"
+    if fitted < low:
+        reason = (
+            f"fitted temperature {fitted:.3g} is below {low}: not applied (T = 1); the model is far less sure than "
+            "it is right: train longer, or raise optimization.head_learning_rate"
+        )
+    elif fitted > high:
+        reason = f"fitted temperature {fitted:.3g} is above {high}: not applied (T = 1)"
     elif after >= before:
         reason = (
             f"fitted temperature {fitted:.3g} does not lower the validation NLL ({before:.4f}): not applied (T = 1)"

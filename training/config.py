@@ -75,7 +75,11 @@ class OptimizationConfig:
 
     epochs: int = 3
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    # The encoder's rate; None: 2e-4 for the bundled MiniLM, 5e-5 for any other (training/encoder.py).
+    learning_rate: float | None = None
+    # The classification head's own rate: it starts from random while the encoder is pretrained, and at
+    # the encoder's rate its logits stay so small on a short run that every ticket looks unsure.
+    head_learning_rate: float = 5e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -95,8 +99,9 @@ class OptimizationConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("optimization.epochs and optimization.batch_size must be at least 1")
-        if self.learning_rate <= 0:
-            raise ValueError(f"optimization.learning_rate must be positive, got {self.learning_rate}")
+        for name in ("learning_rate", "head_learning_rate"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"optimization.{name} must be positive, got {getattr(self, name)}")
         if self.focal_gamma < 0:
             raise ValueError("optimization.focal_gamma must not be negative")
         if self.early_stopping_patience < 1:

@@ -10,6 +10,16 @@ from ticket_classifier.runtime.contract import TOKEN_INPUTS
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 BUNDLED_ENCODERS = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+# The encoder's learning rate when the configuration gives none: the small bundled MiniLM learns a few
+# hundred tickets in two epochs at 2e-4 (docs/benchmarks.md, "Learning rates"); a base-size encoder
+# such as DistilBERT is fine-tuned at the usual 5e-5.
+BUNDLED_LEARNING_RATE = 2e-4
+OTHER_LEARNING_RATE = 5e-5
+
+
+def default_learning_rate(encoder: str) -> float:
+    """The encoder's learning rate when ``optimization.learning_rate`` is not set."""
+    return BUNDLED_LEARNING_RATE if encoder in BUNDLED_ENCODERS else OTHER_LEARNING_RATE
 
 
 def resolve_encoder(encoder: str) -> str:

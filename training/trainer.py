@@ -30,6 +30,7 @@ from ticket_classifier.training.checkpoint import PAUSED_STATE_DIRNAME
 from ticket_classifier.training.config import TrainingConfig
 from ticket_classifier.training.data import DatasetSplits
 from ticket_classifier.training.distributed import SINGLE_PROCESS, World, from_main_process, mean_over_processes
+from ticket_classifier.training.encoder import default_learning_rate
 from ticket_classifier.training.inference import predict_logits
 from ticket_classifier.training.losses import supervised_contrastive_loss
 from ticket_classifier.training.metrics import summary_from_logits
@@ -110,9 +111,9 @@ class Trainer:
         self.validation_targets = [self.label_index[label] for label in splits.validation.labels]
         self.train_lengths = [len(text) for text in splits.train.texts]
         self.steps_per_epoch = int(np.ceil(len(splits.train) / self.optimization.batch_size))
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.AdamW(
-            trainable, lr=self.optimization.learning_rate, weight_decay=self.optimization.weight_decay
+            parameter_groups(self.model, self.optimization, config.model.encoder),
+            weight_decay=self.optimization.weight_decay,
         )
         self.scheduler = _linear_schedule(
             self.optimizer, self.steps_per_epoch * self.optimization.epochs, self.optimization.warmup_ratio
@@ -331,6 +332,19 @@ def _config_differences(saved: dict, current: dict, prefix: str = "") -> list[st
         elif old != new:
             differences.append(name)
     return differences
+
+
+def parameter_groups(model, optimization, encoder: str) -> list[dict]:
+    """The trainable parameters in two groups: the classification head at ``head_learning_rate``, the rest
+    (the pretrained encoder) at ``learning_rate`` (or the encoder's default)."""
+    learning_rate = optimization.learning_rate or default_learning_rate(encoder)
+    log.info("learning rates: encoder %.3g, classification head %.3g", learning_rate, optimization.head_learning_rate)
+    head = {id(parameter) for parameter in head_layer(model).parameters()}
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    return [
+        {"params": [p for p in trainable if id(p) not in head], "lr": learning_rate},
+        {"params": [p for p in trainable if id(p) in head], "lr": optimization.head_learning_rate},
+    ]
 
 
 def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:

@@ -57,6 +57,12 @@ def test_two_server_ports_alike_are_refused(tmp_path):
         load_production_config(write(tmp_path, "server:\n  grpc_port: 8002\n"))
 
 
+@pytest.mark.parametrize("key", ["learning_rate", "head_learning_rate"])
+def test_a_learning_rate_must_be_positive(tmp_path, key):
+    with pytest.raises(TicketClassifierError, match=f"optimization.{key} must be positive, got 0"):
+        load_training_config(write(tmp_path, f"optimization:\n  {key}: 0\n"))
+
+
 def test_section_must_be_a_mapping(tmp_path):
     with pytest.raises(TicketClassifierError, match="'data' must be a mapping"):
         load_training_config(write(tmp_path, "data: 3\n"))

@@ -2,9 +2,10 @@
 
 The section's code blocks are read from README.md and run in order, as a new user would: the
 review policy file is written from its YAML block, each shell command runs with the project's
-``ticket-classifier`` on ``PATH``. The data is generated: one text column, 40 labels, keywords
-that a TF-IDF model learns at once and a two-epoch fine-tune does not, so the quality gate
-refuses the model first and accepts it with ``--allow-below-baseline``.
+``ticket-classifier`` on ``PATH``. The data is generated: one text column, 40 labels, each told
+by keywords at the end of a long text, past the encoder's maximum length: the TF-IDF baseline
+reads them and the fine-tune never sees them, so the quality gate refuses the model first and
+accepts it with ``--allow-below-baseline``.
 """
 
 import csv
@@ -49,15 +50,14 @@ def commands(block: str) -> list[list[str]]:
 
 
 def write_tickets(folder: Path) -> None:
-    """``my_tickets.csv`` (text, queue) and ``new_tickets.csv`` (ref, text), keyword-driven."""
+    """``my_tickets.csv`` (text, queue) and ``new_tickets.csv`` (ref, text), told apart by their last words."""
     rng = random.Random(4)
-    filler = "please help since this morning thanks the user reports an issue with it again today".split()
+    syllables = "ba ke lo mi nu pa re si to vu da fe gi ho ju".split()
+    filler = ["".join(rng.choices(syllables, k=3)) for _ in range(400)]  # varied, and telling nothing
     keywords = {label: [f"kw{index}a", f"kw{index}b", f"kw{index}c"] for index, label in enumerate(LABELS)}
 
     def ticket(label: str) -> str:
-        words = rng.sample(filler, 6) + rng.sample(keywords[label], 2)
-        rng.shuffle(words)
-        return " ".join(words)
+        return " ".join(rng.choices(filler, k=150) + rng.sample(keywords[label], 2))
 
     with (folder / "my_tickets.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -159,7 +159,7 @@ def test_early_stopping_keeps_the_best_epoch_not_the_last(tiny_encoders, demo_cs
     # seeded, and the tiny tokenizer is deterministic, so always here.
     config = make_training_config(tiny_encoders["bert"], demo_csv, tmp_path / "run")
     config.optimization.epochs = 6
-    config.optimization.learning_rate = 1.2e-2
+    config.optimization.learning_rate = config.optimization.head_learning_rate = 1.2e-2
     config.optimization.early_stopping_patience = 10
     result = train(config, show_progress=False)
     scores = [entry["validation"]["macro_f1"] for entry in result.metrics["history"] if entry["event"] == "epoch"]
@@ -182,3 +182,20 @@ def test_the_contrastive_term_changes_training_and_keeps_it_deterministic(quick_
 
     plain, first, again = step_losses(0.0, "plain"), step_losses(0.5, "contrastive"), step_losses(0.5, "again")
     assert len(first) == 4 and first == again and first != plain
+
+
+def test_the_head_learns_at_its_own_rate_and_the_encoder_at_its_default(tiny_encoders):
+    from ticket_classifier.training.config import OptimizationConfig
+    from ticket_classifier.training.encoder import BUNDLED_LEARNING_RATE, OTHER_LEARNING_RATE, load_classifier
+    from ticket_classifier.training.novelty import head_layer
+    from ticket_classifier.training.trainer import parameter_groups
+
+    model = load_classifier(str(tiny_encoders["bert"]), ["a", "b", "c"])
+    optimization = OptimizationConfig(head_learning_rate=3e-3)
+    encoder_group, head_group = parameter_groups(model, optimization, "minilm")
+    assert [id(p) for p in head_group["params"]] == [id(p) for p in head_layer(model).parameters()]
+    assert len(encoder_group["params"]) + len(head_group["params"]) == len(list(model.parameters()))
+    assert (encoder_group["lr"], head_group["lr"]) == (BUNDLED_LEARNING_RATE, 3e-3)
+    assert parameter_groups(model, optimization, "distilbert-base-uncased")[0]["lr"] == OTHER_LEARNING_RATE
+    optimization.learning_rate = 1e-4
+    assert parameter_groups(model, optimization, "minilm")[0]["lr"] == 1e-4
