@@ -69,9 +69,8 @@ def run_log(path: Path):
     try:
         yield
     except Exception as exc:
-        record = logging.makeLogRecord({"name": __name__, "levelno": logging.ERROR, "levelname": "ERROR"})
-        record.msg = f"training stopped: {exc}"
-        handler.handle(record)  # the file only: the command line prints the error itself
+        stopped = {"name": __name__, "levelno": logging.ERROR, "levelname": "ERROR", "msg": f"training stopped: {exc}"}
+        handler.handle(logging.makeLogRecord(stopped))  # the file only: the command line prints the error itself
         raise
     finally:
         root.removeHandler(handler)

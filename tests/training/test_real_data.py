@@ -21,12 +21,18 @@ from ticket_classifier.training.data import prepare_splits
 CONFIGS = Path("configs/benchmarks")
 
 
-def splits_for(config_name: str):
-    """Load a benchmark config and prepare its splits, or skip when its data is not on this machine."""
+def benchmark_config(config_name: str):
+    """Load a benchmark config, or skip when its data is not on this machine."""
     config = load_training_config(str(CONFIGS / config_name))
     for path in filter(None, (config.data.path, config.data.test_path)):
         if not Path(path).is_file():
             pytest.skip(f"real data {path} is not on this machine (only ../shared/data has it)")
+    return config
+
+
+def splits_for(config_name: str):
+    """A benchmark config's splits, or skip when its data is not on this machine."""
+    config = benchmark_config(config_name)
     return prepare_splits(config.data, config.optimization.seed)
 
 
@@ -55,9 +61,7 @@ def test_the_readme_recipe_on_a_few_hundred_real_tickets_gives_a_usable_model(tm
     # A stranger's small export: 12 Banking77 intents, 60 queries each, one text column named
     # "text", labels in "queue"; trained by the README's command (two epochs, every other setting
     # the default). Before the head had its own learning rate this model sent every ticket to review.
-    config = load_training_config(str(CONFIGS / "banking77_minilm.yaml"))
-    if not Path(config.data.path).is_file():
-        pytest.skip(f"real data {config.data.path} is not on this machine (only ../shared/data has it)")
+    config = benchmark_config("banking77_minilm.yaml")
     with open(config.data.path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     rng = random.Random(1234)
