@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from ticket_classifier.build.parity import GATES, Gate, compare_variant, enforce_gates, judge, measure, review_decisions
+from ticket_classifier.build.parity import (
+    GATES,
+    NOVELTY_TIE_BANDS,
+    Gate,
+    compare_variant,
+    enforce_gates,
+    judge,
+    measure,
+    review_decisions,
+)
 from ticket_classifier.clients.review import ReviewPolicy
 from ticket_classifier.errors import TicketClassifierError
 
@@ -55,6 +64,43 @@ def test_a_top1_or_review_decision_flipped_either_way_is_a_disagreement():
 def test_a_gate_cannot_be_loosened_in_place():
     with pytest.raises(AttributeError):
         GATES["int8"].top1_agreement = 0.5
+
+
+NOVELTY_POLICY = ReviewPolicy(confidence_threshold=0.6, margin_threshold=0.0, novelty_threshold=100.0)
+CONFIDENT = np.tile([0.9, 0.05, 0.05], (200, 1))  # only the novelty rule can send these to review
+
+
+def on_the_threshold(seed: int) -> np.ndarray:
+    """A degenerate model's 200 novelty scores: all on NOVELTY_POLICY's threshold, moved by float noise."""
+    return 100.0 * (1 + 1e-7 * np.random.default_rng(seed).standard_normal(200))
+
+
+def test_fp32_noise_on_scores_that_sit_on_the_novelty_threshold_is_not_a_flipped_decision():
+    args = (CONFIDENT, CONFIDENT, LABELS, NOVELTY_POLICY, on_the_threshold(1), on_the_threshold(0))
+    untied = measure(*args)
+    assert untied["novelty_agreement"] < 0.7 and untied["review_agreement"] < 0.7  # what failed FP32 before
+    measured = measure(*args, NOVELTY_TIE_BANDS["fp32"])
+    assert measured["novelty_agreement"] == measured["review_agreement"] == 1.0
+    assert measured["novelty_ties"] == 200
+    assert measured["max_novelty_relative_difference"] == untied["max_novelty_relative_difference"] > 0
+    assert judge(measured, GATES["fp32"]) == []
+
+
+def test_a_variant_that_moves_scores_across_the_threshold_fails_despite_the_tie_band():
+    reference = np.linspace(50.0, 150.0, 200)  # about 0.5 apart: 4 within 1 % of the threshold
+    measured = measure(
+        CONFIDENT, CONFIDENT, LABELS, NOVELTY_POLICY, reference * 1.5, reference, NOVELTY_TIE_BANDS["fp16"]
+    )
+    assert measured["novelty_ties"] == 4
+    assert measured["novelty_agreement"] < 0.9 and measured["review_agreement"] < 0.9
+    assert judge(measured, GATES["fp16"])[-1].startswith("novelty-flag agreement")
+
+
+def test_int8_has_no_tie_band_so_its_near_threshold_flips_count():
+    args = (CONFIDENT, CONFIDENT, LABELS, NOVELTY_POLICY, on_the_threshold(1), on_the_threshold(0))
+    measured = measure(*args, NOVELTY_TIE_BANDS["int8"])
+    assert measured["novelty_ties"] == 0
+    assert judge(measured, GATES["int8"])
 
 
 GATE = Gate(top1_agreement=0.999, mean_probability_difference=1e-4, review_agreement=0.999)
@@ -168,6 +214,7 @@ def test_compare_variant_reports_every_number_of_a_faithful_graph(word_tokenizer
     assert result["mean_probability_difference"] < 1e-6 and result["max_probability_difference"] < 1e-5
     assert result["macro_f1"] == 1.0 and result["macro_f1_difference"] == 0.0
     assert result["gate"] == {"top1_agreement": 0.999, "mean_probability_difference": 1e-4, "review_agreement": 0.999}
+    assert result["novelty_tie_band"] == 1e-4
     assert result["provider"] == "CPUExecutionProvider" and result["size_mb"] == 0.0
 
 
@@ -215,6 +262,7 @@ def test_the_gates_are_the_documented_ones():
         "fp16": Gate(top1_agreement=0.999, mean_probability_difference=1e-3, review_agreement=0.995),
         "int8": Gate(top1_agreement=0.99, mean_probability_difference=1e-2, review_agreement=0.98),
     }
+    assert NOVELTY_TIE_BANDS == {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.0}
 
 
 def test_probabilities_come_back_for_every_text_across_batches(word_tokenizer, tmp_path):
