@@ -2,10 +2,10 @@
 
 The section's code blocks are read from README.md and run in order, as a new user would: the
 review policy file is written from its YAML block, each shell command runs with the project's
-``ticket-classifier`` on ``PATH``. The data is generated: one text column, 40 labels, each told
-by keywords at the end of a long text, past the encoder's maximum length: the TF-IDF baseline
-reads them and the fine-tune never sees them, so the quality gate refuses the model first and
-accepts it with ``--allow-below-baseline``.
+``ticket-classifier`` on ``PATH``. The data is generated: one text column, 20 labels of 10
+tickets (the fewest training accepts), each told by keywords at the end of a long text, past the
+encoder's maximum length: the TF-IDF baseline reads them and the fine-tune never sees them, so
+the quality gate refuses the model first and accepts it with ``--allow-below-baseline``.
 """
 
 import csv
@@ -31,8 +31,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Train on your own tickets"
 LABELS = ["Security incident"] + [f"Queue {name}" for name in (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
-    "romeo sierra tango uniform victor whiskey xray yankee zulu amber bronze copper denim ebony fern granite "
-    "harbor indigo jade khaki lemon"
+    "romeo sierra tango"
 ).split()]  # fmt: skip
 
 
@@ -62,7 +61,7 @@ def write_tickets(folder: Path) -> None:
     with (folder / "my_tickets.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(("text", "queue"))
-        writer.writerows((ticket(label), label) for label in LABELS for _ in range(15))
+        writer.writerows((ticket(label), label) for label in LABELS for _ in range(10))
     with (folder / "new_tickets.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(("ref", "text"))
