@@ -73,7 +73,7 @@ from ticket_classifier.runtime.contract import (
 from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import check_checkpoint
-from ticket_classifier.training.novelty import load_detector
+from ticket_classifier.training.novelty import with_novelty_threshold
 
 log = logging.getLogger(__name__)
 
@@ -96,25 +96,6 @@ class BuiltRepository:
     model_version: str
     activated: bool
     model_card: Path
-
-
-def with_novelty_threshold(
-    policy: ReviewPolicy, checkpoint_dir: Path, flag_rate: float
-) -> tuple[ReviewPolicy, float | None]:
-    """``policy`` with the checkpoint detector's threshold at ``flag_rate``, and the share of known-category
-    tickets it flags (the drift monitor's expectation). An explicit ``review.novelty_threshold`` wins (share
-    unknown); a checkpoint without a detector leaves the rule off, with a warning."""
-    if policy.novelty_threshold is not None:
-        return policy, None
-    detector = load_detector(checkpoint_dir, flag_rate)
-    if detector is None:
-        log.warning(
-            "%s has no novelty detector (trained before they existed): the unknown_category rule is off; "
-            "retrain to enable it",
-            checkpoint_dir,
-        )
-        return policy, None
-    return replace(policy, novelty_threshold=round(detector.threshold, 4)), flag_rate
 
 
 def build_repository(

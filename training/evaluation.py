@@ -39,6 +39,7 @@ class EvaluationInputs:
     texts: list[str]
     logits: np.ndarray
     targets: np.ndarray
+    novelty: np.ndarray | None = None  # the tickets' novelty scores, for the policy's unknown_category rule
 
 
 def targets_for(labels_of_rows: list[str], labels: list[str], source: str) -> np.ndarray:
@@ -99,6 +100,7 @@ def write_evaluation(
         critical_categories=config.critical_categories or sorted(policy.critical_categories),
         review_policy=policy,
         calibration_bins=config.calibration_bins,
+        novelty=inputs.novelty,
     )
     curve = coverage_curve(calibrated, inputs.targets)
     ece = dict(extra_ece or {})

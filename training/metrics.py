@@ -59,9 +59,11 @@ def evaluate_predictions(
     critical_categories: list[str],
     review_policy,
     calibration_bins: int,
+    novelty: np.ndarray | None = None,
 ) -> dict:
     """Every metric of the evaluation report for calibrated ``probabilities``; ``review_policy`` is the
-    :class:`~ticket_classifier.runtime.review.ReviewPolicy` the served model applies."""
+    :class:`~ticket_classifier.runtime.review.ReviewPolicy` the served model applies (``novelty``: the
+    tickets' novelty scores, for its ``unknown_category`` rule)."""
     unknown = sorted(set(critical_categories) - set(labels))
     if unknown:
         raise TicketClassifierError(f"critical categories unknown to the model: {', '.join(unknown)}")
@@ -73,6 +75,6 @@ def evaluate_predictions(
         "per_class": per_class,
         "critical_recall": {label: per_class[label]["recall"] for label in critical_categories},
         "ece": expected_calibration_error(probabilities, targets, calibration_bins),
-        "review": review_outcome(probabilities, targets, labels, review_policy),
+        "review": review_outcome(probabilities, targets, labels, review_policy, novelty),
         "confusion_matrix": confusion_matrix(targets, predictions, labels=list(range(len(labels)))).tolist(),
     }

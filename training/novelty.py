@@ -15,13 +15,15 @@ runs inside the exported ONNX graph. Its threshold is the validation split's in-
 configured flag rate (default 5 % of known-category tickets flagged).
 """
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ticket_classifier.errors import TicketClassifierError
+from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 
 SCORES = ("softmax", "max_logit", "energy", "mahalanobis", "knn")
@@ -30,6 +32,8 @@ DEFAULT_FLAG_RATE = 0.05
 KNN_NEIGHBOURS = 10
 SHRINKAGE = 0.1  # share of the mean variance added to the covariance's diagonal (docs/benchmarks.md, issue 16)
 # torch is imported where it is used: the repository builder reads detectors without it.
+
+log = logging.getLogger(__name__)
 
 
 def check_flag_rate(flag_rate: float) -> float:
@@ -212,3 +216,22 @@ def fit_detector(
     detector = MahalanobisDetector.fit(features, np.array([index[label] for label in splits.train.labels]), len(index))
     validation_scores = detector.score(validation_features)
     return detector.calibrate(validation_scores, flag_rate), validation_scores
+
+
+def with_novelty_threshold(
+    policy: ReviewPolicy, checkpoint_dir: "str | Path", flag_rate: float = DEFAULT_FLAG_RATE
+) -> tuple[ReviewPolicy, float | None]:
+    """``policy`` with the checkpoint detector's threshold at ``flag_rate``, and the share of known-category
+    tickets it flags (the drift monitor's expectation). An explicit ``review.novelty_threshold`` wins (share
+    unknown); a checkpoint without a detector leaves the rule off, with a warning."""
+    if policy.novelty_threshold is not None:
+        return policy, None
+    detector = load_detector(checkpoint_dir, flag_rate)
+    if detector is None:
+        log.warning(
+            "%s has no novelty detector (trained before they existed): the unknown_category rule is off; "
+            "retrain to enable it",
+            checkpoint_dir,
+        )
+        return policy, None
+    return replace(policy, novelty_threshold=round(detector.threshold, 4)), flag_rate

@@ -6,7 +6,9 @@ import shutil
 import pytest
 
 from ticket_classifier.cli import main
+from ticket_classifier.training.checkpoint import read_review_policy
 from ticket_classifier.training.demo_data import write_demo_csv
+from ticket_classifier.training.novelty import with_novelty_threshold
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +58,24 @@ def test_evaluate_on_another_file(tiny_model, tmp_path, capsys):
     assert summary["test"]["examples"] == 120 and review["threshold"] == 0.3
     assert review["policy"]["critical_categories"] == {"Security": 0.2}
     assert list(summary["test"]["critical_recall"]) == ["Security"], "the policy's critical categories are reported"
+
+
+def test_the_review_numbers_count_every_rule_the_server_applies(tiny_model, tmp_path, capsys):
+    served, _ = with_novelty_threshold(read_review_policy(tiny_model.checkpoint), tiny_model.checkpoint)
+    training = json.loads((tiny_model.checkpoint / "report" / "evaluation.json").read_text())["test"]["review"]
+    assert (
+        training["policy"]["novelty_threshold"] == served.novelty_threshold is not None
+    )  # as build-repository sets it
+    assert "unknown category above novelty" in (tiny_model.checkpoint / "report" / "report.md").read_text()
+    assert main(["evaluate", "--checkpoint", str(tiny_model.checkpoint), "--output-dir", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "evaluation.json").read_text())["test"]["review"] == training
+    policy = tmp_path / "policy.yaml"  # a threshold every score exceeds: the rule must fire on every ticket
+    policy.write_text("review:\n  confidence_threshold: 0.0\n  novelty_threshold: 0.0\n")
+    code = main(["evaluate", "--checkpoint", str(tiny_model.checkpoint), "--output-dir", str(tmp_path / "all"),
+                 "--review-policy", str(policy)])  # fmt: skip
+    assert code == 0
+    review = json.loads((tmp_path / "all" / "evaluation.json").read_text())["test"]["review"]
+    assert review["by_rule"]["unknown_category"] == review["to_review"] == training["routed"] + training["to_review"]
 
 
 def test_a_review_policy_naming_unknown_categories_is_named(tiny_model, tmp_path, capsys):
