@@ -13,13 +13,32 @@ def test_confident_prediction_needs_no_review():
 
 def test_low_confidence_needs_review():
     needs, reasons = ReviewPolicy(confidence_threshold=0.6).decide({"Network": 0.5, "Access": 0.3, "Email": 0.2})
-    assert needs and reasons == ["confidence 0.50 below the Network threshold 0.60"]
+    assert needs and reasons == ["confidence 0.50 below the threshold 0.60"]
 
 
 def test_per_category_threshold_overrides_the_global_one():
     policy = ReviewPolicy(confidence_threshold=0.6, category_thresholds={"Database": 0.9})
     assert policy.decide({"Database": 0.85, "Software": 0.15})[0]
     assert not policy.decide({"Network": 0.85, "Software": 0.15})[0]  # a category the policy does not name
+    assert policy.decide({"Database": 0.85, "Software": 0.15})[1] == [
+        "confidence 0.85 below the Database threshold 0.90"
+    ]
+
+
+@pytest.mark.parametrize(
+    "scores, critical, novelty, reason",
+    [
+        ({"A": 0.5969, "B": 0.4031}, {}, 0.0, "confidence 0.597 below the threshold 0.600"),
+        ({"A": 0.59999, "B": 0.40001}, {}, 0.0, "confidence 0.59999 below the threshold 0.60000"),
+        ({"A": 0.8, "B": 0.1503, "C": 0.0497}, {"B": 0.15}, 0.0, "critical category B at 0.1503 (flag from 0.1500)"),
+        ({"A": 0.8, "B": 0.2}, {}, 403.94, "unknown category: novelty 403.94 above 403.93"),
+    ],
+)
+def test_numbers_that_round_alike_are_written_with_the_decimals_that_tell_them_apart(scores, critical, novelty, reason):
+    policy = ReviewPolicy(
+        confidence_threshold=0.6, margin_threshold=0.0, critical_categories=critical, novelty_threshold=403.93
+    )
+    assert policy.decide(scores, novelty) == (True, [reason])
 
 
 def test_critical_category_is_flagged_when_not_top_1():
@@ -121,7 +140,7 @@ def test_a_tie_is_seen_between_equal_values_that_are_different_objects():
 
 
 def test_a_single_label_at_zero_confidence_is_reviewed_for_its_confidence_only():
-    assert ReviewPolicy().decide({"Only": 0.0}) == (True, ["confidence 0.00 below the Only threshold 0.60"])
+    assert ReviewPolicy().decide({"Only": 0.0}) == (True, ["confidence 0.00 below the threshold 0.60"])
 
 
 def test_a_critical_category_absent_from_the_scores_is_not_flagged():

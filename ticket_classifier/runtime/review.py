@@ -83,20 +83,30 @@ class ReviewPolicy:
         findings = []
         threshold = self.category_thresholds.get(category, self.confidence_threshold)
         if confidence < threshold:
-            findings.append(
-                ("confidence", f"confidence {confidence:.2f} below the {category} threshold {threshold:.2f}")
-            )
+            whose = f"the {category} threshold" if category in self.category_thresholds else "the threshold"
+            shown, limit = _apart(confidence, threshold, 2)
+            findings.append(("confidence", f"confidence {shown} below {whose} {limit}"))
         if len(ranked) > 1 and confidence == runner_up:
             findings.append(("tie", f"tie between {category} and {ranked[1][0]} at {confidence:.2f}"))
         elif len(ranked) > 1 and confidence - runner_up < self.margin_threshold:
-            margin = f"margin {confidence - runner_up:.2f} to {ranked[1][0]} below {self.margin_threshold:.2f}"
-            findings.append(("margin", margin))
+            shown, limit = _apart(confidence - runner_up, self.margin_threshold, 2)
+            findings.append(("margin", f"margin {shown} to {ranked[1][0]} below {limit}"))
         for critical, minimum in sorted(self.critical_categories.items()):
             probability = scores.get(critical, 0.0)
             if critical != category and probability >= minimum:
-                message = f"critical category {critical} at {probability:.2f} (flag from {minimum:.2f})"
-                findings.append(("critical", message))
+                shown, limit = _apart(probability, minimum, 2)
+                findings.append(("critical", f"critical category {critical} at {shown} (flag from {limit})"))
         if self.novelty_threshold is not None and novelty > self.novelty_threshold:
-            message = f"unknown category: novelty {novelty:.1f} above {self.novelty_threshold:.1f}"
-            findings.append(("unknown_category", message))
+            shown, limit = _apart(novelty, self.novelty_threshold, 1)
+            findings.append(("unknown_category", f"unknown category: novelty {shown} above {limit}"))
         return findings
+
+
+def _apart(value: float, limit: float, decimals: int) -> tuple[str, str]:
+    """``value`` and ``limit`` written with ``decimals`` decimals, or up to four more where that would show
+    two different numbers as one (0.597 below 0.600, not 0.60 below 0.60); equal numbers keep ``decimals``."""
+    for places in range(decimals, decimals + 5):
+        shown = f"{value:.{places}f}", f"{limit:.{places}f}"
+        if shown[0] != shown[1]:
+            return shown
+    return f"{value:.{decimals}f}", f"{limit:.{decimals}f}"
