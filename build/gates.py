@@ -8,6 +8,7 @@ model card records the outcome either way.
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 from ticket_classifier.build.layout import onnx_filename
@@ -16,6 +17,8 @@ from ticket_classifier.build.parity import Gate
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import BUILD_REPORT_FILENAME, CLASSIFIER_OUTPUTS
 from ticket_classifier.training.checkpoint import METRICS_FILENAME
+
+log = logging.getLogger(__name__)
 
 
 def resolve_precision(onnx_dir: Path, precision: str, device: str) -> str:
@@ -97,6 +100,9 @@ def quality_gate(checkpoint_dir: Path, min_macro_f1: float, allow_below_baseline
             f"{Path(checkpoint_dir) / 'report' / 'report.md'}); train longer or on more data, or check the labels; "
             "--allow-below-baseline serves it anyway"
         )
+    if shortfalls:
+        log.warning("serving %s although %s (--allow-below-baseline); its model card says so", checkpoint_dir,
+                    "; and ".join(shortfalls))  # fmt: skip
     return {
         "test_macro_f1": macro_f1,
         "baseline_macro_f1": baseline,

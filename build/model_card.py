@@ -20,6 +20,7 @@ from ticket_classifier.runtime.contract import MODEL_CARD_JSON, MODEL_CARD_MARKD
 from ticket_classifier.runtime.review import ReviewPolicy
 from ticket_classifier.runtime.tokenization import TicketTokenizer
 from ticket_classifier.training.checkpoint import METRICS_FILENAME, read_split
+from ticket_classifier.training.report import cell
 
 EVALUATION_PATH = Path("report") / "evaluation.json"  # written by training (ticket_classifier.training.evaluation)
 
@@ -123,7 +124,8 @@ def _markdown(card: dict) -> str:
             "",
             f"Distilled student `{student['student']}`: {origin}, {student['parameters']:,} of the teacher's "
             f"{student['teacher_parameters']:,} parameters; teacher `{student['teacher']}` (test macro-F1 "
-            f"{student['teacher_test_macro_f1']}), temperature {student['temperature']}, alpha {student['alpha']}.",
+            f"{cell(student['teacher_test_macro_f1'])}), temperature {student['temperature']}, "
+            f"alpha {student['alpha']}.",
         ]
     verdict = "passed" if gate["passed"] else "BELOW: served only because --allow-below-baseline was given"
     lines += [

@@ -64,7 +64,8 @@ class BatchSummary:
         lines = [
             f"rows: {self.rows}; already done (skipped): {self.skipped}; classified now: {self.classified}; "
             f"failed: {self.failed}",
-            f"needs review: {self.needs_review} ({review:.1%}); throughput {rate:.1f} tickets/s",
+            f"needs review: {self.needs_review} of the {self.classified} classified now ({review:.1%}); "
+            f"throughput {rate:.1f} tickets/s",
         ]
         lines += [f"  {category}: {count}" for category, count in self.categories.most_common()]
         if self.stopped:

@@ -24,7 +24,7 @@ def read_yaml_mapping(path: "str | os.PathLike[str]") -> dict:
     """Read a YAML file whose top level is a mapping; an empty file gives ``{}``."""
     path = Path(path)
     if not path.is_file():
-        raise TicketClassifierError(f"config file not found: {path}")
+        raise TicketClassifierError(f"file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -71,7 +71,7 @@ class DataReport:
         """State every count in the run log."""
         log.info("data: read %d rows from %s", self.rows_read, ", ".join(self.files))
         log.info(
-            "data: dropped %d rows with an empty text and %d with an empty label",
+            "data: dropped rows with an empty text: %d; with an empty label: %d",
             self.dropped_empty_text,
             self.dropped_empty_label,
         )
@@ -216,7 +216,7 @@ def check_label_counts(data: LabeledTexts, config: DataConfig, report: "DataRepo
         raise TicketClassifierError(
             f"{config.path}: {len(rare)} label(s) with fewer than {minimum} examples: {listed}; "
             f"merge them, drop their rows with --drop-rare-labels (data.drop_rare_labels: true), "
-            "or lower --min-examples-per-label (at least 3)"
+            "or lower --min-examples-per-label (to 3 at the least)"
         )
     report.dropped_rare_labels = rare
     keep = [i for i, label in enumerate(data.labels) if label not in rare]

@@ -36,9 +36,16 @@ from ticket_classifier.training.evaluation import (
     write_evaluation,
 )
 from ticket_classifier.training.freezing import freeze
-from ticket_classifier.training.inference import predict_logits, softmax
+from ticket_classifier.training.inference import softmax
 from ticket_classifier.training.losses import make_loss
-from ticket_classifier.training.novelty import SHIPPED_SCORE, features_and_logits, fit_detector, save_detector
+from ticket_classifier.training.novelty import (
+    SHIPPED_SCORE,
+    features_and_logits,
+    fit_detector,
+    load_detector,
+    save_detector,
+    with_novelty_threshold,
+)
 from ticket_classifier.training.trainer import Trainer, set_seed
 
 log = logging.getLogger(__name__)
@@ -188,10 +195,12 @@ def _train(
         else None
     )
     directory = Path(config.output_dir)
+    save_detector(directory, detector, validation_novelty)
+    served_policy, _ = with_novelty_threshold(policy, directory)  # the report counts every rule the server applies
     evaluation = write_evaluation(
         EvaluationInputs(
             title=f"{Path(config.data.path).name} ({config.model.encoder})",
-            model=config.model.encoder,
+            model=config.model.encoder if student is None else _student_name(student.summary),
             data=", ".join(splits.report.files),
             split="test",
             labels=splits.labels,
@@ -199,9 +208,10 @@ def _train(
             texts=splits.test.texts,
             logits=test_logits,
             targets=targets_for(splits.test.labels, splits.labels, "test split"),
+            novelty=test_novelty,
         ),
         config.evaluation,
-        policy,
+        served_policy,
         directory / REPORT_DIRNAME,
         baseline=baseline,
         extra_ece={"validation": validation_ece},
@@ -237,11 +247,15 @@ def _train(
         splits={"validation": splits.validation, "test": splits.test},
         review_policy=policy,
     )
-    save_detector(directory, detector, validation_novelty)
     if trainer.wandb_run is not None:
         trainer.wandb_run.summary.update(metrics["test"])
         trainer.wandb_run.finish()
     return TrainingResult(checkpoint_dir=directory, metrics=metrics, evaluation=evaluation)
+
+
+def _student_name(summary: dict) -> str:
+    """A distilled student, as the report names its model."""
+    return f"{summary['student']}, distilled from the teacher {summary['teacher']}"
 
 
 def _counts_sentence(report: dict) -> str:
@@ -269,7 +283,8 @@ def evaluate_checkpoint(
 ) -> dict:
     """Evaluate a checkpoint on its own stored test split, or on every row of another labelled file.
 
-    The review numbers use ``review_policy`` (a YAML file) or else the policy the checkpoint's report used.
+    The review numbers use ``review_policy`` (a YAML file) or else the policy the checkpoint's report used,
+    with the novelty threshold ``build-repository`` sets by default (every rule the server applies).
     """
     check_checkpoint(checkpoint_dir)
     config = load_config_snapshot(checkpoint_dir)
@@ -289,7 +304,9 @@ def evaluate_checkpoint(
         texts, rows_labels, split, source = evaluated.texts, evaluated.labels, f"all rows of {Path(data).name}", data
     targets = targets_for(rows_labels, labels, source)
     checkpoint = load_checkpoint(checkpoint_dir)
-    logits = predict_logits(checkpoint.model, checkpoint.tokenizer, texts)
+    features, logits = features_and_logits(checkpoint.model, checkpoint.tokenizer, texts)
+    detector = load_detector(checkpoint_dir)
+    policy, _ = with_novelty_threshold(policy, checkpoint_dir)  # as build-repository sets it by default
     return write_evaluation(
         EvaluationInputs(
             title=f"{Path(data or config.data.path).name} ({config.model.encoder})",
@@ -301,6 +318,7 @@ def evaluate_checkpoint(
             texts=texts,
             logits=logits,
             targets=targets,
+            novelty=None if detector is None else detector.score(features),
         ),
         config.evaluation,
         policy,

@@ -60,7 +60,7 @@ def test_int8_below_its_gate_is_deleted_and_auto_serves_fp32(tiny_model, tmp_pat
         build_repository(tiny_model.checkpoint, onnx, tmp_path / "repo2", RepositoryOptions(precision="int8"))
 
 
-def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_checkpoint, tiny_model, tmp_path):
+def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_checkpoint, tiny_model, tmp_path, caplog):
     with pytest.raises(TicketClassifierError, match="below its own TF-IDF baseline's 0.960") as refused:
         build_repository(weak_checkpoint, tiny_model.onnx.parent, tmp_path / "repo")
     assert "--allow-below-baseline" in str(refused.value) and not (tmp_path / "repo").exists()
@@ -68,6 +68,8 @@ def test_a_model_below_its_baseline_is_refused_then_served_with_the_flag(weak_ch
     card = json.loads((built.model_card.parent / "model_card.json").read_text())
     assert card["quality_gate"]["overridden"] and not card["quality_gate"]["passed"]
     assert "BELOW: served only because --allow-below-baseline was given" in built.model_card.read_text()
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("below its own TF-IDF baseline's 0.960 (--allow-below-baseline)" in message for message in warned)
 
 
 def test_a_floor_on_macro_f1_is_a_gate_too(tiny_model, tmp_path):

@@ -1,14 +1,16 @@
 """The command line: help, and bad input ending in one line on stderr with exit code 1."""
 
 import argparse
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from ticket_classifier.cli import main
+from ticket_classifier.cli import build_parser, main
 from ticket_classifier.runtime.contract import LENGTH_BUCKETS_PARAMETER, PIPELINE
 
 COMMANDS = [
@@ -227,3 +229,27 @@ def test_every_flag_has_help_that_states_its_default():
             elif not isinstance(action, argparse._StoreTrueAction) and "default" not in action.help:
                 missing.append(f"{flag}: default {action.default!r} not stated")
     assert not missing, "\n".join(missing)
+
+
+def readme_command_lines() -> list[list[str]]:
+    """Every ``ticket-classifier`` line of the README's bash blocks, continuation lines joined, as words."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [line.split() for line in lines if line.startswith("ticket-classifier ")]
+
+
+def test_every_flag_the_readme_shows_exists_on_its_command():
+    subcommands = next(
+        action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices
+    checked = 0
+    for words in readme_command_lines():
+        name = words[1]
+        if name.startswith("-"):
+            continue
+        known = set(subcommands[name]._option_string_actions)
+        flags = {word.strip("[]").split("=")[0] for word in words[2:] if word.strip("[").startswith("--")}
+        assert flags <= known, f"README: ticket-classifier {name} has no {', '.join(sorted(flags - known))}"
+        checked += len(flags)
+    assert checked > 50  # the README's command-line block was found and read

@@ -69,7 +69,7 @@ def test_section_must_be_a_mapping(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(TicketClassifierError, match="config file not found"):
+    with pytest.raises(TicketClassifierError, match="file not found: "):
         load_config(TrainingConfig, tmp_path / "absent.yaml")
 
 

@@ -1,6 +1,7 @@
 """``ticket-classifier serve`` (what ``make serve`` runs): foreground, Ctrl-C stops it cleanly."""
 
 import signal
+import subprocess
 import time
 import urllib.request
 
@@ -28,3 +29,11 @@ def test_serve_runs_until_ctrl_c_and_stops_cleanly(tiny_model, serve_command, tm
     assert text.startswith("=== tritonserver started ") and "successfully loaded 'ticket_classifier'" in text
     time.sleep(0.5)
     assert shm_regions() - before == set()
+
+
+def test_a_log_file_flag_in_a_missing_folder_is_a_one_line_error(tiny_model, serve_command, tmp_path):
+    served = serve_command(tiny_model.repository, stderr=subprocess.PIPE, extra=("--log-file", "missing/second.log"))
+    assert served.process.wait(timeout=60) == 1
+    errors = served.process.stderr.read()
+    assert "Traceback" not in errors
+    assert f"error: cannot write Triton's log to {tmp_path / 'missing' / 'second.log'}: " in errors

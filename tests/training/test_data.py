@@ -48,7 +48,7 @@ def test_without_timestamps_the_split_is_stratified_and_seeded(demo_csv):
 def test_every_count_is_in_the_run_log(demo_csv, caplog):
     with caplog.at_level(logging.INFO):
         prepare_splits(DataConfig(path=str(demo_csv), timestamp_field="created_at"), seed=1)
-    for phrase in ("read 480 rows", "dropped 0 rows with an empty text", "temporal split", "duplicate texts removed"):
+    for phrase in ("read 480 rows", "dropped rows with an empty text: 0", "temporal split", "duplicate texts removed"):
         assert phrase in caplog.text
 
 

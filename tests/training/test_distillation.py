@@ -89,7 +89,12 @@ def test_distill_writes_a_checkpoint_on_the_teachers_splits_deterministically_an
     assert metrics["distillation"]["student"] == "transformer-1"
     assert metrics["distillation"]["teacher_layers_kept"] == [0]
     assert metrics["distillation"]["parameters"] < metrics["distillation"]["teacher_parameters"]
-    assert (tmp_path / "a" / "novelty_detector.npz").is_file() and (tmp_path / "a" / "report" / "report.md").is_file()
+    assert (tmp_path / "a" / "novelty_detector.npz").is_file()
+    teacher = tiny_model.checkpoint.resolve()
+    assert (
+        f"Model: `transformer-1, distilled from the teacher {teacher}`"
+        in (tmp_path / "a" / "report" / "report.md").read_text()
+    )
 
     # Paused after 3 steps, then resumed: the same weights as the run without a pause.
     assert distill(tiny_model.checkpoint, tmp_path / "b", "--max-steps", "3") == 0

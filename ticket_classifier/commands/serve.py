@@ -19,6 +19,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="port of /ready and /live, the probes to use (default: server.health_port, 8004)",
     )
     command.add_argument(
+        "--log-file",
+        help="Triton's log, appended to and kept after the stop (default: server.log_file, tritonserver.log of the "
+        "current folder); give each server started from one folder its own",
+    )
+    command.add_argument(
         "--bind-address",
         help="address of gRPC, metrics and health (default: server.bind_address, 127.0.0.1); beyond loopback an "
         "admin key is required in $TICKET_CLASSIFIER_ADMIN_KEY or server.admin_key_file",
@@ -59,7 +64,7 @@ def _serve(args: argparse.Namespace) -> None:
     config = with_flags(
         production_config(args.config)[0].server,
         args,
-        ("http_port", "grpc_port", "metrics_port", "health_port", "bind_address", "http_bind_address"),
+        ("http_port", "grpc_port", "metrics_port", "health_port", "log_file", "bind_address", "http_bind_address"),
     )
     serve_forever(args.model_repository, config)
 
