@@ -72,6 +72,32 @@ def test_python_dash_m_runs_the_command_line():
     assert result.returncode == 0 and "usage: ticket-classifier" in result.stdout
 
 
+# A client-only install: every package of HEAVY (import names) refuses to import.
+WITHOUT_HEAVY = """
+import importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {heavy!r}:
+            raise ImportError("No module named " + repr(name) + " (not in the client extra)")
+sys.meta_path.insert(0, Absent())
+from ticket_classifier.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_classify_command_runs_without_the_heavy_stack(tmp_path):
+    from ticket_classifier.server import free_ports
+
+    heavy = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "sklearn", "pandas"}
+    code = WITHOUT_HEAVY.format(heavy=heavy)
+    command = [sys.executable, "-c", code, "classify", "--subject", "VPN down", "--description", "no connection"]
+    result = subprocess.run(
+        [*command, "--url", f"127.0.0.1:{free_ports(1)[0]}"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert "Traceback" not in result.stderr and "not in the client extra" not in result.stderr, result.stderr
+    assert result.returncode == 1 and "error: cannot reach Triton at 127.0.0.1:" in result.stderr
+
+
 def test_the_clients_import_from_the_package_root_and_only_when_asked_for():
     code = (
         "import sys, ticket_classifier; light = 'tritonclient' not in sys.modules; "
