@@ -16,7 +16,7 @@ import datetime
 import json
 import logging
 import warnings
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,13 @@ from ticket_classifier.training.checkpoint import (
     read_split,
 )
 from ticket_classifier.training.inference import softmax
-from ticket_classifier.training.novelty import MahalanobisDetector, features_and_logits, head_layer, load_detector
+from ticket_classifier.training.novelty import (
+    MahalanobisDetector,
+    features_and_logits,
+    head_layer,
+    load_detector,
+    served_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +175,7 @@ def export_variants(
     if detector is None:
         log.warning("%s has no novelty detector (trained before they existed): its NOVELTY is 0", checkpoint_dir)
     policy = read_review_policy(checkpoint_dir)
-    if detector is not None:
-        policy = replace(policy, novelty_threshold=detector.threshold)
+    policy = served_policy(policy, detector)
     check = CalibrationCheck(checkpoint.tokenizer, calibration, checkpoint.labels, policy, CALIBRATION_GATE)
     raw = output_dir / "model.raw.onnx"
     try:

@@ -218,12 +218,20 @@ def fit_detector(
     return detector.calibrate(validation_scores, flag_rate), validation_scores
 
 
+def served_policy(policy: ReviewPolicy, detector: MahalanobisDetector | None) -> ReviewPolicy:
+    """``policy`` as the server applies it: with ``detector``'s threshold for the ``unknown_category`` rule,
+    unless the policy names its own ``review.novelty_threshold``; without a detector the rule stays off."""
+    if policy.novelty_threshold is not None or detector is None:
+        return policy
+    return replace(policy, novelty_threshold=round(detector.threshold, 4))
+
+
 def with_novelty_threshold(
     policy: ReviewPolicy, checkpoint_dir: "str | Path", flag_rate: float = DEFAULT_FLAG_RATE
 ) -> tuple[ReviewPolicy, float | None]:
-    """``policy`` with the checkpoint detector's threshold at ``flag_rate``, and the share of known-category
-    tickets it flags (the drift monitor's expectation). An explicit ``review.novelty_threshold`` wins (share
-    unknown); a checkpoint without a detector leaves the rule off, with a warning."""
+    """:func:`served_policy` with the checkpoint's detector at ``flag_rate``, and the share of known-category
+    tickets it flags (the drift monitor's expectation; unknown for an explicit threshold). A checkpoint
+    without a detector leaves the rule off, with a warning."""
     if policy.novelty_threshold is not None:
         return policy, None
     detector = load_detector(checkpoint_dir, flag_rate)
@@ -234,4 +242,4 @@ def with_novelty_threshold(
             checkpoint_dir,
         )
         return policy, None
-    return replace(policy, novelty_threshold=round(detector.threshold, 4)), flag_rate
+    return served_policy(policy, detector), flag_rate

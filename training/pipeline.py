@@ -44,7 +44,7 @@ from ticket_classifier.training.novelty import (
     fit_detector,
     load_detector,
     save_detector,
-    with_novelty_threshold,
+    served_policy,
 )
 from ticket_classifier.training.trainer import Trainer, set_seed
 
@@ -195,8 +195,6 @@ def _train(
         else None
     )
     directory = Path(config.output_dir)
-    save_detector(directory, detector, validation_novelty)
-    served_policy, _ = with_novelty_threshold(policy, directory)  # the report counts every rule the server applies
     evaluation = write_evaluation(
         EvaluationInputs(
             title=f"{Path(config.data.path).name} ({config.model.encoder})",
@@ -211,7 +209,7 @@ def _train(
             novelty=test_novelty,
         ),
         config.evaluation,
-        served_policy,
+        served_policy(policy, detector),  # the report counts every rule the server applies, at the default rate
         directory / REPORT_DIRNAME,
         baseline=baseline,
         extra_ece={"validation": validation_ece},
@@ -247,6 +245,7 @@ def _train(
         splits={"validation": splits.validation, "test": splits.test},
         review_policy=policy,
     )
+    save_detector(directory, detector, validation_novelty)
     if trainer.wandb_run is not None:
         trainer.wandb_run.summary.update(metrics["test"])
         trainer.wandb_run.finish()
@@ -283,8 +282,8 @@ def evaluate_checkpoint(
 ) -> dict:
     """Evaluate a checkpoint on its own stored test split, or on every row of another labelled file.
 
-    The review numbers use ``review_policy`` (a YAML file) or else the policy the checkpoint's report used,
-    with the novelty threshold ``build-repository`` sets by default (every rule the server applies).
+    The review numbers use ``review_policy`` (a YAML file) or else the policy given to training, with the
+    novelty threshold ``build-repository`` sets at the default flag rate (every rule the server applies).
     """
     check_checkpoint(checkpoint_dir)
     config = load_config_snapshot(checkpoint_dir)
@@ -306,7 +305,7 @@ def evaluate_checkpoint(
     checkpoint = load_checkpoint(checkpoint_dir)
     features, logits = features_and_logits(checkpoint.model, checkpoint.tokenizer, texts)
     detector = load_detector(checkpoint_dir)
-    policy, _ = with_novelty_threshold(policy, checkpoint_dir)  # as build-repository sets it by default
+    policy = served_policy(policy, detector)  # as build-repository sets it at the default flag rate
     return write_evaluation(
         EvaluationInputs(
             title=f"{Path(data or config.data.path).name} ({config.model.encoder})",

@@ -87,13 +87,20 @@ def test_fp32_noise_on_scores_that_sit_on_the_novelty_threshold_is_not_a_flipped
 
 
 def test_a_variant_that_moves_scores_across_the_threshold_fails_despite_the_tie_band():
-    reference = np.linspace(50.0, 150.0, 200)  # about 0.5 apart: 4 within 1 % of the threshold
+    reference = np.linspace(50.0, 150.0, 200)  # half below the threshold, half above
     measured = measure(
         CONFIDENT, CONFIDENT, LABELS, NOVELTY_POLICY, reference * 1.5, reference, NOVELTY_TIE_BANDS["fp16"]
     )
-    assert measured["novelty_ties"] == 4
+    assert measured["novelty_ties"] == 0  # the variant's scores left the band: not noise
     assert measured["novelty_agreement"] < 0.9 and measured["review_agreement"] < 0.9
     assert judge(measured, GATES["fp16"])[-1].startswith("novelty-flag agreement")
+
+
+def test_a_tie_needs_both_scores_on_the_threshold_not_only_the_reference():
+    reference, variant = on_the_threshold(0), np.full(200, 150.0)  # the variant flags every ticket
+    measured = measure(CONFIDENT, CONFIDENT, LABELS, NOVELTY_POLICY, variant, reference, NOVELTY_TIE_BANDS["fp32"])
+    assert measured["novelty_ties"] == 0 and measured["novelty_agreement"] < 0.7
+    assert judge(measured, GATES["fp32"])
 
 
 def test_int8_has_no_tie_band_so_its_near_threshold_flips_count():

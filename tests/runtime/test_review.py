@@ -30,6 +30,7 @@ def test_per_category_threshold_overrides_the_global_one():
     [
         ({"A": 0.5969, "B": 0.4031}, {}, 0.0, "confidence 0.597 below the threshold 0.600"),
         ({"A": 0.59999, "B": 0.40001}, {}, 0.0, "confidence 0.59999 below the threshold 0.60000"),
+        ({"A": 0.59999996, "B": 0.40000004}, {}, 0.0, "confidence 0.59999996 below the threshold 0.60000000"),
         ({"A": 0.8, "B": 0.1503, "C": 0.0497}, {"B": 0.15}, 0.0, "critical category B at 0.1503 (flag from 0.1500)"),
         ({"A": 0.8, "B": 0.2}, {}, 403.94, "unknown category: novelty 403.94 above 403.93"),
     ],

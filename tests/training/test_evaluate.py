@@ -5,10 +5,12 @@ import shutil
 
 import pytest
 
+from ticket_classifier.build.layout import step_folders
 from ticket_classifier.cli import main
-from ticket_classifier.training.checkpoint import read_review_policy
+from ticket_classifier.runtime.contract import POSTPROCESS, REVIEW_POLICY_FILENAME
+from ticket_classifier.training.checkpoint import load_checkpoint, read_split
 from ticket_classifier.training.demo_data import write_demo_csv
-from ticket_classifier.training.novelty import with_novelty_threshold
+from ticket_classifier.training.novelty import features_and_logits, load_detector
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +63,16 @@ def test_evaluate_on_another_file(tiny_model, tmp_path, capsys):
 
 
 def test_the_review_numbers_count_every_rule_the_server_applies(tiny_model, tmp_path, capsys):
-    served, _ = with_novelty_threshold(read_review_policy(tiny_model.checkpoint), tiny_model.checkpoint)
+    built = step_folders(tiny_model.repository, 1)[POSTPROCESS] / REVIEW_POLICY_FILENAME
+    served = json.loads(built.read_text())["novelty_threshold"]  # what build-repository gave the server
     training = json.loads((tiny_model.checkpoint / "report" / "evaluation.json").read_text())["test"]["review"]
-    assert (
-        training["policy"]["novelty_threshold"] == served.novelty_threshold is not None
-    )  # as build-repository sets it
+    assert training["policy"]["novelty_threshold"] == served is not None
+    checkpoint = load_checkpoint(tiny_model.checkpoint)
+    features, _ = features_and_logits(
+        checkpoint.model, checkpoint.tokenizer, read_split(checkpoint.directory, "test")[0]
+    )
+    novelty = load_detector(checkpoint.directory).score(features)
+    assert 0 < training["by_rule"]["unknown_category"] == int((novelty > served).sum())
     assert "unknown category above novelty" in (tiny_model.checkpoint / "report" / "report.md").read_text()
     assert main(["evaluate", "--checkpoint", str(tiny_model.checkpoint), "--output-dir", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "evaluation.json").read_text())["test"]["review"] == training

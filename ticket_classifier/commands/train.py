@@ -127,7 +127,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--data", help="labelled file to evaluate on (default: the checkpoint's own test split)")
     command.add_argument("--output-dir", help="report folder (default <checkpoint>/evaluation)")
     command.add_argument(
-        "--review-policy", help="YAML with a review section for the review numbers (default: the one training used)"
+        "--review-policy",
+        help="YAML with a review section for the review numbers (default: the one training used; either with the "
+        "unknown-category threshold build-repository sets at the default flag rate)",
     )
     held_out = command.add_argument_group(
         "unknown-ticket detection, measured without peeking",

@@ -103,10 +103,12 @@ class ReviewPolicy:
 
 
 def _apart(value: float, limit: float, decimals: int) -> tuple[str, str]:
-    """``value`` and ``limit`` written with ``decimals`` decimals, or up to four more where that would show
-    two different numbers as one (0.597 below 0.600, not 0.60 below 0.60); equal numbers keep ``decimals``."""
-    for places in range(decimals, decimals + 5):
+    """``value`` and ``limit`` written with ``decimals`` decimals, or with as many more as it takes to show
+    two different numbers as two (0.597 below 0.600, not 0.60 below 0.60); equal numbers keep ``decimals``."""
+    if value == limit:
+        return f"{value:.{decimals}f}", f"{limit:.{decimals}f}"
+    for places in range(decimals, 10):
         shown = f"{value:.{places}f}", f"{limit:.{places}f}"
         if shown[0] != shown[1]:
             return shown
-    return f"{value:.{decimals}f}", f"{limit:.{decimals}f}"
+    return repr(value), repr(limit)
