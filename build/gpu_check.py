@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from ticket_classifier.build.layout import onnx_filename
-from ticket_classifier.build.model_configs import PRECISIONS
 from ticket_classifier.build.onnx_export import parity_sample
 from ticket_classifier.build.parity import compare_variant
+from ticket_classifier.build.precisions import PRECISIONS
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import PROBABILITIES
 from ticket_classifier.training.checkpoint import load_checkpoint, read_review_policy

@@ -32,6 +32,7 @@ from ticket_classifier.build.pbtxt import (
     Warmup,
     WarmupInput,
 )
+from ticket_classifier.build.precisions import PRECISIONS
 from ticket_classifier.errors import TicketClassifierError
 from ticket_classifier.runtime.contract import (
     BATCHED_CALLS,
@@ -71,11 +72,6 @@ from ticket_classifier.samples import SAMPLE_TICKETS
 
 DEVICES = ("cpu", "gpu")
 CLASSIFIER_BACKENDS = ("python", "onnxruntime")
-PRECISIONS = ("fp32", "fp16", "int8")  # what `export` writes
-INT8_SCHEMES = ("dynamic", "sensitivity")  # how it quantizes INT8 (build/quantization.py)
-# What export uses unless told otherwise, chosen on the IT-tickets benchmark model
-# (docs/benchmarks.md, "INT8 schemes").
-DEFAULT_INT8_SCHEME = "sensitivity"
 # ``precision: auto`` serves the first of these whose export passed its parity gate: INT8 is the
 # fastest on CPU (docs/benchmarks.md), FP16 on a GPU; FP32 passes always.
 AUTO_PRECISIONS = {"cpu": ("int8", "fp32"), "gpu": ("fp16", "fp32")}

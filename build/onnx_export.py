@@ -24,8 +24,8 @@ import torch
 
 from ticket_classifier.build.graph_optimization import DETECTOR_INITIALIZERS, optimize_transformer
 from ticket_classifier.build.layout import onnx_filename
-from ticket_classifier.build.model_configs import DEFAULT_INT8_SCHEME, INT8_SCHEMES, PRECISIONS
 from ticket_classifier.build.parity import GATES, CalibrationCheck, Gate, compare_variant, enforce_gates
+from ticket_classifier.build.precisions import DEFAULT_INT8_SCHEME, INT8_SCHEMES, PRECISIONS
 from ticket_classifier.build.quantization import (
     CALIBRATION_GATE,
     PRESETS,

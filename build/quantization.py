@@ -93,12 +93,11 @@ def quantize_int8(
     return Path(destination)
 
 
-# INT8 schemes (INT8_SCHEMES, in model_configs.py for the command line). ``dynamic``: every
-# MatMul/Attention quantized. ``sensitivity``: the same, but the nodes whose quantization alone
-# moves the calibrated probabilities and novelty scores most are kept in FP32, one at a time (most
-# sensitive first), until the INT8 model passes CALIBRATION_GATE on the calibration texts (the
-# parity gates' measures, stricter than the INT8 gate, for room on the parity texts), or
-# MAX_FP32_NODES are kept.
+# INT8 schemes (INT8_SCHEMES, in precisions.py). ``dynamic``: every MatMul/Attention quantized.
+# ``sensitivity``: the same, but the nodes whose quantization alone moves the calibrated
+# probabilities and novelty scores most are kept in FP32, one at a time (most sensitive first),
+# until the INT8 model passes CALIBRATION_GATE on the calibration texts (the parity gates'
+# measures, stricter than the INT8 gate, for room on the parity texts), or MAX_FP32_NODES are kept.
 # On 300 demo texts the fully quantized model flipped 9 review decisions (97.0 %), and 8 of 299
 # on the parity texts, below the INT8 gate's 98 % (2026-11-28): near-ties of the confidence and
 # novelty thresholds. 99.7 % top-1 is at most 3 flips of 1,024 texts.

@@ -6,8 +6,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomllib
+
+from ticket_classifier.drift_reference import drift_reference, write_drift_reference
+from ticket_classifier.runtime.contract import DRIFT_REFERENCE_FILENAME
+from ticket_classifier.server import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAVY = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "nvidia-pytriton", "scikit-learn", "pandas"}
@@ -68,30 +73,58 @@ def test_python_dash_m_runs_the_command_line():
     assert result.returncode == 0 and "usage: ticket-classifier" in result.stdout
 
 
-# A client-only install: every package of HEAVY (import names) refuses to import.
-WITHOUT_HEAVY = """
+# Import names of what an install without the extras lacks: the model stack (absent from the client and
+# monitoring extras too) and the extras' own packages.
+MODEL_STACK = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "sklearn", "pandas"}
+EXTRAS = {"tritonclient", "google", "grpc", "prometheus_client", "fastapi", "uvicorn"}
+WITHOUT = """
 import importlib.abc, sys
 class Absent(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {heavy!r}:
-            raise ImportError("No module named " + repr(name) + " (not in the client extra)")
+        if name.split(".")[0] in {absent!r}:
+            raise ImportError("No module named " + repr(name) + " (not installed here)")
 sys.meta_path.insert(0, Absent())
 from ticket_classifier.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_the_classify_command_runs_without_the_heavy_stack(tmp_path):
-    from ticket_classifier.server import free_ports
+def command_line_without(absent: set[str], *arguments: str) -> list[str]:
+    """``ticket-classifier ARGUMENTS`` in a Python where the packages ``absent`` cannot be imported."""
+    return [sys.executable, "-u", "-c", WITHOUT.format(absent=absent), *arguments]
 
-    heavy = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "sklearn", "pandas"}
-    code = WITHOUT_HEAVY.format(heavy=heavy)
-    command = [sys.executable, "-c", code, "classify", "--subject", "VPN down", "--description", "no connection"]
+
+def test_the_command_line_starts_on_an_install_without_extras():
+    result = subprocess.run(command_line_without(MODEL_STACK | EXTRAS, "--help"), capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0 and "usage: ticket-classifier" in result.stdout, result.stderr
+
+
+def test_the_classify_command_runs_without_the_model_stack(tmp_path):
+    command = command_line_without(MODEL_STACK, "classify", "--subject", "VPN down", "--description", "no connection")
     result = subprocess.run(
         [*command, "--url", f"127.0.0.1:{free_ports(1)[0]}"], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
-    assert "Traceback" not in result.stderr and "not in the client extra" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "not installed here" not in result.stderr, result.stderr
     assert result.returncode == 1 and "error: cannot reach Triton at 127.0.0.1:" in result.stderr
+
+
+def test_the_drift_monitor_runs_without_the_model_stack(tmp_path):
+    reference = drift_reference(np.array([[0.9, 0.1], [0.2, 0.8]]), ["Access", "Email"], "two tickets")
+    write_drift_reference(tmp_path, reference)
+    port, triton = free_ports(2)
+    command = command_line_without(MODEL_STACK, "drift-monitor", "--port", str(port), "--reference",
+                                   str(tmp_path / DRIFT_REFERENCE_FILENAME), "--triton-url", f"127.0.0.1:{triton}",
+                                   "--triton-metrics-url", f"http://127.0.0.1:{triton}/metrics")  # fmt: skip
+    monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        lines = []
+        while len(lines) < 10 and not lines[-1:] == [f"drift monitor on 127.0.0.1:{port}/metrics"]:
+            lines.append(monitor.stdout.readline().split(",")[0])  # log lines come first; scrape failures after
+        assert lines[-1] == f"drift monitor on 127.0.0.1:{port}/metrics", lines
+    finally:
+        monitor.kill()
+        monitor.wait(timeout=30)
 
 
 def test_the_clients_import_from_the_package_root_and_only_when_asked_for():

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from ticket_classifier.build.model_configs import DEFAULT_INT8_SCHEME, INT8_SCHEMES
+from ticket_classifier.build.precisions import DEFAULT_INT8_SCHEME, INT8_SCHEMES
 from ticket_classifier.commands.flags import (
     PRODUCTION_CONFIG_HELP,
     add_load_test_inputs,
