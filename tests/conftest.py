@@ -5,11 +5,14 @@ Two architectures are covered everywhere a model is needed: a BERT-style encoder
 """
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -305,6 +308,30 @@ def prometheus_total(text: str, metric: str, **labels) -> float:
 def metric_total():
     """``metric_total(text, metric, **labels)``: the sum of a metric's matching samples on a metrics page."""
     return prometheus_total
+
+
+def readme_blocks(section: str | None = None) -> list[tuple[str, str]]:
+    """``(language, text)`` of every fenced code block of README.md, in order (of one ``## `` section when
+    ``section`` names its heading)."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    if section is not None:
+        start = text.index(section)
+        text = text[start : text.index("\n## ", start + len(section))]
+    return re.findall(r"```(\w+)\n(.*?)```", text, flags=re.S)
+
+
+def readme_commands(section: str | None = None) -> list[list[str]]:
+    """The ``ticket-classifier`` commands of README.md's bash blocks (of ``section``), in order, continuation
+    lines joined, split as a shell would."""
+    blocks = [text.replace("\\\n", " ") for language, text in readme_blocks(section) if language == "bash"]
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("ticket-classifier ")]
+
+
+@pytest.fixture(scope="session")
+def readme():
+    """README.md's code: ``readme.blocks(section=None)`` and ``readme.commands(section=None)``."""
+    return SimpleNamespace(blocks=readme_blocks, commands=readme_commands)
 
 
 @dataclass

@@ -15,7 +15,10 @@ from ticket_classifier.runtime.contract import DRIFT_REFERENCE_FILENAME
 from ticket_classifier.server import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HEAVY = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "nvidia-pytriton", "scikit-learn", "pandas"}
+# The model stack, which the client and monitoring extras leave out: distribution name -> import name.
+MODEL_STACK_PACKAGES = {"torch": "torch", "transformers": "transformers", "onnxruntime": "onnxruntime", "onnx": "onnx",
+                        "tokenizers": "tokenizers", "scikit-learn": "sklearn", "pandas": "pandas"}  # fmt: skip
+HEAVY = {*MODEL_STACK_PACKAGES, "nvidia-pytriton"}
 
 
 @pytest.mark.slow
@@ -57,9 +60,10 @@ def test_wheel_maps_every_folder_under_one_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"ticket_classifier", wheel.name.split("-py3")[0] + ".dist-info"}
     assert "ticket_classifier/training/demo_templates.json" in names
-    folders = {"ticket_classifier": "", "training": "training/", "build": "build/", "clients": "clients/"}
-    folders["monitoring"] = "monitoring/"  # each source folder's place under ticket_classifier/ (pyproject)
-    for folder, place in folders.items():
+    # each source folder's place under ticket_classifier/ (pyproject.toml's package-dir)
+    places = {"ticket_classifier": "", "training": "training/", "build": "build/", "clients": "clients/",
+              "monitoring": "monitoring/"}  # fmt: skip
+    for folder, place in places.items():
         for source in (REPO_ROOT / folder).rglob("*.py"):
             module = f"ticket_classifier/{place}{source.relative_to(REPO_ROOT / folder).as_posix()}"
             assert module in names, f"{module} is not in the wheel: list its package in pyproject.toml"
@@ -73,9 +77,8 @@ def test_python_dash_m_runs_the_command_line():
     assert result.returncode == 0 and "usage: ticket-classifier" in result.stdout
 
 
-# Import names of what an install without the extras lacks: the model stack (absent from the client and
-# monitoring extras too) and the extras' own packages.
-MODEL_STACK = {"torch", "transformers", "onnxruntime", "onnx", "tokenizers", "sklearn", "pandas"}
+# Import names of what an install without the extras lacks: the model stack and the extras' own packages.
+MODEL_STACK = set(MODEL_STACK_PACKAGES.values())
 EXTRAS = {"tritonclient", "google", "grpc", "prometheus_client", "fastapi", "uvicorn"}
 WITHOUT = """
 import importlib.abc, sys

@@ -1,10 +1,8 @@
 """The command line: help, and bad input ending in one line on stderr with exit code 1."""
 
 import argparse
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
@@ -231,20 +229,12 @@ def test_every_flag_has_help_that_states_its_default():
     assert not missing, "\n".join(missing)
 
 
-def readme_command_lines() -> list[list[str]]:
-    """Every ``ticket-classifier`` line of the README's bash blocks, continuation lines joined, as words."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-    lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
-    return [line.split() for line in lines if line.startswith("ticket-classifier ")]
-
-
-def test_every_flag_the_readme_shows_exists_on_its_command():
+def test_every_flag_the_readme_shows_exists_on_its_command(readme):
     subcommands = next(
         action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
     ).choices
     checked = 0
-    for words in readme_command_lines():
+    for words in readme.commands():
         name = words[1]
         if name.startswith("-"):
             continue

@@ -12,7 +12,6 @@ import csv
 import os
 import random
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -27,25 +26,11 @@ from ticket_classifier.build.layout import step_folders
 from ticket_classifier.runtime.contract import MODEL_CARD_MARKDOWN, POSTPROCESS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Train on your own tickets"
 LABELS = ["Security incident"] + [f"Queue {name}" for name in (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
     "romeo sierra tango"
 ).split()]  # fmt: skip
-
-
-def section_blocks() -> list[tuple[str, str]]:
-    """``(language, text)`` of every fenced code block of the section, in order."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.index("\n## ", start + len(SECTION))
-    return re.findall(r"```(\w+)\n(.*?)```", text[start:end], flags=re.S)
-
-
-def commands(block: str) -> list[list[str]]:
-    """The shell commands of a block, continuation lines joined."""
-    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
 def write_tickets(folder: Path) -> None:
@@ -73,17 +58,16 @@ def run(command: list[str], folder: Path, env: dict) -> subprocess.CompletedProc
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path):
+def test_the_own_data_section_works_verbatim_from_another_folder(tmp_path, readme):
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     write_tickets(folder)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("TICKET_CLASSIFIER_URL", None)
-    blocks = section_blocks()
-    yaml_blocks = [text for language, text in blocks if language == "yaml"]
+    yaml_blocks = [text for language, text in readme.blocks(SECTION) if language == "yaml"]
     policy_name = yaml_blocks[0].splitlines()[0].lstrip("# ").strip()
     (folder / policy_name).write_text(yaml_blocks[0], encoding="utf-8")
-    shell = [command for language, text in blocks if language == "bash" for command in commands(text)]
+    shell = readme.commands(SECTION)
     assert [command[1] for command in shell] == [
         "train", "evaluate", "export", "build-repository", "build-repository", "serve", "classify",
         "distill", "export", "build-repository",

@@ -18,11 +18,9 @@ def test_low_confidence_needs_review():
 
 def test_per_category_threshold_overrides_the_global_one():
     policy = ReviewPolicy(confidence_threshold=0.6, category_thresholds={"Database": 0.9})
-    assert policy.decide({"Database": 0.85, "Software": 0.15})[0]
+    needs, reasons = policy.decide({"Database": 0.85, "Software": 0.15})
+    assert needs and reasons == ["confidence 0.85 below the Database threshold 0.90"]
     assert not policy.decide({"Network": 0.85, "Software": 0.15})[0]  # a category the policy does not name
-    assert policy.decide({"Database": 0.85, "Software": 0.15})[1] == [
-        "confidence 0.85 below the Database threshold 0.90"
-    ]
 
 
 @pytest.mark.parametrize(
