@@ -30,6 +30,8 @@ SCORES = ("softmax", "max_logit", "energy", "mahalanobis", "knn")
 SHIPPED_SCORE = "mahalanobis"
 DEFAULT_FLAG_RATE = 0.05
 KNN_NEIGHBOURS = 10
+# Decimals of the served threshold (review_policy.json): the one number reports, model card and server use.
+THRESHOLD_DECIMALS = 4
 SHRINKAGE = 0.1  # share of the mean variance added to the covariance's diagonal (docs/benchmarks.md, issue 16)
 # torch is imported where it is used: the repository builder reads detectors without it.
 
@@ -120,9 +122,10 @@ class MahalanobisDetector:
         return np.maximum(distances.min(axis=1), 0.0).astype(np.float32)
 
     def calibrate(self, in_scope_scores: np.ndarray, flag_rate: float) -> "MahalanobisDetector":
-        """Set the threshold so that ``flag_rate`` of ``in_scope_scores`` lie above it."""
+        """Set the threshold so that ``flag_rate`` of ``in_scope_scores`` lie above it, rounded to the
+        :data:`THRESHOLD_DECIMALS` the served review policy carries (so every report quotes the served number)."""
         self.flag_rate = check_flag_rate(flag_rate)
-        self.threshold = threshold_at(in_scope_scores, flag_rate)
+        self.threshold = round(threshold_at(in_scope_scores, flag_rate), THRESHOLD_DECIMALS)
         return self
 
 
@@ -223,7 +226,7 @@ def served_policy(policy: ReviewPolicy, detector: MahalanobisDetector | None) ->
     unless the policy names its own ``review.novelty_threshold``; without a detector the rule stays off."""
     if policy.novelty_threshold is not None or detector is None:
         return policy
-    return replace(policy, novelty_threshold=round(detector.threshold, 4))
+    return replace(policy, novelty_threshold=detector.threshold)
 
 
 def with_novelty_threshold(

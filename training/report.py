@@ -149,7 +149,7 @@ def _policy_sentence(policy: dict) -> str:
     if policy["critical_categories"]:
         parts.append("critical " + ", ".join(f"{k} from {v:.2f}" for k, v in policy["critical_categories"].items()))
     if policy["novelty_threshold"] is not None:
-        parts.append(f"unknown category above novelty {policy['novelty_threshold']:.1f}")
+        parts.append(f"unknown category above novelty {policy['novelty_threshold']:.2f}")
     return "; ".join(parts)
 
 

@@ -15,7 +15,7 @@ from ticket_classifier.clients.client import TicketClassifierClient
 from ticket_classifier.runtime.contract import POSTPROCESS, REVIEW_POLICY_FILENAME
 from ticket_classifier.runtime.text import join_ticket_text
 from ticket_classifier.server import ServerConfig, TritonServer
-from ticket_classifier.training.checkpoint import load_checkpoint, read_split
+from ticket_classifier.training.checkpoint import METRICS_FILENAME, load_checkpoint, read_split
 from ticket_classifier.training.novelty import DETECTOR_FILENAME, features_and_logits, load_detector
 
 pytestmark = pytest.mark.integration
@@ -40,6 +40,8 @@ def test_the_served_novelty_equals_the_in_process_detector_on_both_layouts(eithe
     threshold = json.loads((tiny_model.repository / POSTPROCESS / "1" / REVIEW_POLICY_FILENAME).read_text())[
         "novelty_threshold"
     ]
+    metrics = json.loads((tiny_model.checkpoint / METRICS_FILENAME).read_text())
+    assert metrics["novelty"]["threshold"] == threshold, "training's reports quote another threshold than served"
     for prediction in predictions:
         flagged = any(reason.startswith("unknown category") for reason in prediction.review_reasons)
         assert flagged == (prediction.novelty > threshold)
@@ -83,4 +85,4 @@ def test_the_flag_rate_sets_the_threshold_from_the_validation_scores(tiny_model,
         return json.loads(policy.read_text())["novelty_threshold"]
 
     assert threshold(strict) > threshold(loose)
-    assert threshold(loose) == pytest.approx(load_detector(tiny_model.checkpoint, 0.3).threshold, abs=1e-3)
+    assert threshold(loose) == load_detector(tiny_model.checkpoint, 0.3).threshold

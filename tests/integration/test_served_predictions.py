@@ -2,12 +2,13 @@
 tickets, compared with those recorded before the runtime package was redrawn (issue 13).
 
 The tiny models train deterministically per seed, so the same tickets get the same categories,
-review decisions and (to float noise) confidences. Record a deliberate change with
-``make update-golden`` (``pytest tests/integration/test_served_predictions.py --update-golden``)
+review decisions and reasons (their numbers masked) and, to float noise, confidences. Record a
+deliberate change with ``make update-golden`` (``pytest tests/integration/test_served_predictions.py --update-golden``)
 and review the diff.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ CONFIDENCE_TOLERANCE = 1e-3
 # A category is compared where the recorded top-1 leads top-2 by more than this (a near tie may
 # flip on another CPU's float rounding).
 CLEAR_MARGIN = 0.01
+NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def worded(reasons: list[str]) -> list[str]:
+    """Review reasons with their numbers masked: which rules fired, and the categories they name."""
+    return [NUMBER.sub("#", reason) for reason in reasons]
 
 
 def observed(server) -> list[dict]:
@@ -57,4 +64,5 @@ def test_served_predictions_are_unchanged(tiny_model, tiny_server, request):
             clear += 1
             assert new["category"] == old["category"], index
             assert new["requires_review"] == old["requires_review"], index
+            assert worded(new["review_reasons"]) == worded(old["review_reasons"]), index
     assert clear >= len(TICKETS) // 2, "too few clear decisions to compare: choose other tickets"

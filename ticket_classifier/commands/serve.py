@@ -21,7 +21,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     command.add_argument(
         "--log-file",
         help="Triton's log, appended to and kept after the stop (default: server.log_file, tritonserver.log of the "
-        "current folder); give each server started from one folder its own",
+        'current folder; "": a temporary one, removed at the stop); give each server started from one folder its own',
     )
     command.add_argument(
         "--bind-address",
