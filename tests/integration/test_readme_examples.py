@@ -3,9 +3,7 @@ and print what the README says they print."""
 
 import ast
 import json
-import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +11,17 @@ from ticket_classifier.labels import read_labels
 from ticket_classifier.runtime.contract import CATEGORY, CONFIDENCE, MODEL_VERSION, REQUIRES_REVIEW, REVIEW_REASONS
 
 pytestmark = pytest.mark.integration
-README = Path(__file__).resolve().parents[2] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
-def run_block(index: int, server) -> dict:
+def python_blocks(readme) -> list[str]:
+    """README.md's Python examples, in order."""
+    return [text for language, text in readme.blocks() if language == "python"]
+
+
+def run_block(readme, index: int, server) -> dict:
     """Execute README python block ``index`` against ``server``; its global names afterwards."""
-    code = BLOCKS[index].replace("localhost:8001", server.grpc_url).replace("localhost:8000", server.http_url)
+    code = python_blocks(readme)[index]
+    code = code.replace("localhost:8001", server.grpc_url).replace("localhost:8000", server.http_url)
     namespace = {"__name__": "readme_example"}
     exec(compile(code, f"README.md python block {index}", "exec"), namespace)
     return namespace
@@ -34,13 +36,13 @@ def assert_prediction(prediction, labels):
     assert prediction.requires_review == bool(prediction.review_reasons)
 
 
-def test_readme_has_python_examples():
-    assert len(BLOCKS) == 2
+def test_readme_has_python_examples(readme):
+    assert len(python_blocks(readme)) == 2
 
 
-def test_readme_sync_example_prints_a_prediction(tiny_server, tiny_model, capsys):
+def test_readme_sync_example_prints_a_prediction(tiny_server, tiny_model, capsys, readme):
     labels = read_labels(tiny_model.checkpoint)
-    namespace = run_block(0, tiny_server)
+    namespace = run_block(readme, 0, tiny_server)
     prediction, predictions = namespace["prediction"], namespace["predictions"]
     assert_prediction(prediction, labels)
     assert len(predictions) == 2
@@ -55,19 +57,15 @@ def test_readme_sync_example_prints_a_prediction(tiny_server, tiny_model, capsys
     )
 
 
-def test_readme_async_example_prints_eight_categories(tiny_server, tiny_model, capsys):
+def test_readme_async_example_prints_eight_categories(tiny_server, tiny_model, capsys, readme):
     labels = read_labels(tiny_model.checkpoint)
-    run_block(1, tiny_server)
+    run_block(readme, 1, tiny_server)
     printed = ast.literal_eval(capsys.readouterr().out.strip())
     assert len(printed) == 8 and set(printed) <= set(labels)
 
 
-def test_readme_curl_example_answers_with_the_requested_outputs(tiny_server, tiny_model):
-    (block,) = [
-        code
-        for code in re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
-        if "curl" in code
-    ]
+def test_readme_curl_example_answers_with_the_requested_outputs(tiny_server, tiny_model, readme):
+    (block,) = [code for language, code in readme.blocks() if language == "bash" and "curl" in code]
     command = block.replace("localhost:8000", tiny_server.http_url)
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True)
     answer = json.loads(result.stdout)
