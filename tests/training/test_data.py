@@ -185,6 +185,12 @@ def test_bad_timestamp_is_named(tmp_path):
         load_labeled_texts(str(path), DataConfig(path=str(path), timestamp_field="created_at"), DataReport())
 
 
+def test_missing_timestamps_are_counted_in_the_error(tmp_path):
+    path = write(tmp_path, "subject,description,category,created_at\na,b,X,2025-01-01\nc,d,X,\ne,f,X, \n")
+    with pytest.raises(TicketClassifierError, match=r"t.csv: 2 rows lack a created_at value"):
+        load_labeled_texts(str(path), DataConfig(path=str(path), timestamp_field="created_at"), DataReport())
+
+
 def test_file_without_rows(tmp_path):
     path = write(tmp_path, "subject,description,category\n")
     with pytest.raises(TicketClassifierError, match="no row with both a text and a label"):
