@@ -94,15 +94,14 @@ def quality_gate(checkpoint_dir: Path, min_macro_f1: float, allow_below_baseline
         shortfalls.append(f"its test macro-F1 {macro_f1:.3f} is below its own TF-IDF baseline's {baseline:.3f}")
     if macro_f1 < min_macro_f1:
         shortfalls.append(f"its test macro-F1 {macro_f1:.3f} is below repository.min_macro_f1 {min_macro_f1:.3f}")
+    why = "; and ".join(shortfalls)
     if shortfalls and not allow_below_baseline:
         raise TicketClassifierError(
-            f"refusing to serve {checkpoint_dir}: {'; and '.join(shortfalls)} (report: "
-            f"{Path(checkpoint_dir) / 'report' / 'report.md'}); train longer or on more data, or check the labels; "
-            "--allow-below-baseline serves it anyway"
+            f"refusing to serve {checkpoint_dir}: {why} (report: {Path(checkpoint_dir) / 'report' / 'report.md'}); "
+            "train longer or on more data, or check the labels; --allow-below-baseline serves it anyway"
         )
     if shortfalls:
-        log.warning("serving %s although %s (--allow-below-baseline); its model card says so", checkpoint_dir,
-                    "; and ".join(shortfalls))  # fmt: skip
+        log.warning("serving %s although %s (--allow-below-baseline); its model card says so", checkpoint_dir, why)
     return {
         "test_macro_f1": macro_f1,
         "baseline_macro_f1": baseline,

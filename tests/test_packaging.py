@@ -122,7 +122,7 @@ def test_the_drift_monitor_runs_without_the_model_stack(tmp_path):
     monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
         lines = []
-        while len(lines) < 10 and not lines[-1:] == [f"drift monitor on 127.0.0.1:{port}/metrics"]:
+        while len(lines) < 10 and lines[-1:] != [f"drift monitor on 127.0.0.1:{port}/metrics"]:
             lines.append(monitor.stdout.readline().split(",")[0])  # log lines come first; scrape failures after
         assert lines[-1] == f"drift monitor on 127.0.0.1:{port}/metrics", lines
     finally:
